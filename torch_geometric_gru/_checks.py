@@ -1,0 +1,94 @@
+r"""Input checks shared by the layers and transforms.
+
+Every check raises an error that names the offending argument and says how
+to fix it, so that bad input never reaches a kernel where it would be
+silently dropped, truncated or reordered.
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+INDEX_DTYPES = (torch.int64, torch.int32)
+
+
+class DTypeError(TypeError, ValueError):
+    r"""Raised when a tensor has the wrong dtype.
+
+    It derives from both :class:`TypeError` (the Python convention) and
+    :class:`ValueError` (the convention of PyG's own checks), so either
+    :obj:`except` clause catches it.
+    """
+
+
+def check_index_dtype(name: str, index: Tensor) -> None:
+    if not isinstance(index, Tensor):
+        raise TypeError(f"'{name}' must be a torch.Tensor "
+                        f"(got {type(index).__name__})")
+    if index.dtype not in INDEX_DTYPES:
+        raise DTypeError(f"'{name}' must hold integer node indices of dtype "
+                         f"torch.long (got {index.dtype}); convert it with "
+                         f"'{name}.long()'")
+
+
+def check_float(name: str, x: Tensor) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"'{name}' must be a torch.Tensor "
+                        f"(got {type(x).__name__})")
+    if not x.is_floating_point():
+        raise DTypeError(f"'{name}' must be a floating-point tensor "
+                         f"(got {x.dtype}); convert it with '{name}.float()'")
+
+
+def check_features(name: str, x: Tensor, channels: Optional[int],
+                   what: str = 'in_channels') -> None:
+    r"""Checks that :obj:`x` is a 2-D float matrix with :obj:`channels`
+    columns (any width if :obj:`channels` is :obj:`None` or :obj:`-1`)."""
+    check_float(name, x)
+    if x.dim() != 2:
+        raise ValueError(f"'{name}' must be a 2-D tensor of shape "
+                         f"[num_rows, {what}] (got shape {tuple(x.shape)}); "
+                         f"reshape it, e.g. with '{name}.view(-1, {what})'")
+    if channels is not None and channels >= 0 and x.size(1) != channels:
+        raise ValueError(f"'{name}' has {x.size(1)} features per row but the "
+                         f"layer was built with {what}={channels}; build the "
+                         f"layer with {what}={x.size(1)} or fix '{name}'")
+
+
+def index_range(index: Tensor) -> Tuple[int, int]:
+    r"""Returns :obj:`(min, max)` of a non-empty index with one host sync."""
+    lo, hi = torch.aminmax(index)
+    return tuple(torch.stack([lo, hi]).tolist())  # type: ignore
+
+
+def check_index_range(name: str, index: Tensor, dim_size: int,
+                      size_name: str = 'dim_size') -> None:
+    r"""Checks that every entry of :obj:`index` lies in
+    :obj:`[0, dim_size)`."""
+    if index.numel() == 0:
+        return
+    lo, hi = index_range(index)
+    if lo < 0:
+        raise ValueError(f"'{name}' contains the negative entry {lo}; every "
+                         f"entry must be a node index in [0, {size_name}) "
+                         f"= [0, {dim_size})")
+    if hi >= dim_size:
+        raise ValueError(f"'{name}' contains the entry {hi}, out of range for "
+                         f"{size_name}={dim_size}; pass {size_name} >= "
+                         f"{hi + 1} or fix '{name}'")
+
+
+def check_ptr(ptr: Tensor, num_elements: int) -> None:
+    r"""Checks a CSR pointer vector against the number of elements."""
+    check_index_dtype('ptr', ptr)
+    if ptr.dim() != 1 or ptr.numel() == 0:
+        raise ValueError(f"'ptr' must be a 1-D tensor of length "
+                         f"dim_size + 1 (got shape {tuple(ptr.shape)})")
+    first, last = torch.stack([ptr[0], ptr[-1]]).tolist()
+    if first != 0 or last != num_elements:
+        raise ValueError(f"'ptr' must start at 0 and end at the number of "
+                         f"rows of 'x' ({num_elements}); got ptr[0]={first}, "
+                         f"ptr[-1]={last}")
+    if ptr.numel() > 1 and bool((ptr[1:] < ptr[:-1]).any()):
+        raise ValueError("'ptr' must be non-decreasing (a CSR pointer); "
+                         "use 'index' for unsorted inputs")
