@@ -8,6 +8,7 @@ from torch_geometric.nn.aggr import Aggregation
 from torch_geometric_gru._checks import check_features
 from torch_geometric_gru.packing import LayoutCache, PackedLayout
 from torch_geometric_gru.recurrence import packed_gru
+from torch_geometric_gru.workspace import Workspace
 
 
 class GRUAggregation(Aggregation):
@@ -97,6 +98,7 @@ class GRUAggregation(Aggregation):
                                 batch_first=True, dropout=dropout,
                                 bidirectional=bidirectional)
         self._layouts = LayoutCache()
+        self.workspace = Workspace()
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -104,6 +106,7 @@ class GRUAggregation(Aggregation):
 
     def __call__(self, x: Tensor, index: Optional[Tensor] = None,
                  ptr: Optional[Tensor] = None, *args, **kwargs) -> Tensor:
+        check_features('x', x, self.in_channels)
         # PyG's base class would read a missing `index` as "one group";
         # for a sequence model that silently fixes an order, so ask:
         if index is None and ptr is None:
@@ -161,7 +164,8 @@ class GRUAggregation(Aggregation):
                              f"the rows of a 2-D 'x'; pass dim=0 or dim=-2 "
                              f"(got dim={dim})")
         layout = self.layout(x, index, ptr, dim_size, max_num_elements)
-        final = packed_gru(self.gru, layout, x, src=layout.perm)
+        final = packed_gru(self.gru, layout, x, layout.perm,
+                           workspace=self.workspace)
         return layout.unpack_final(final)
 
     def __repr__(self) -> str:

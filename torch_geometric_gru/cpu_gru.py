@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.workspace import Workspace
 
 # Rows per chunk of the vectorised passes: large enough for efficient GEMMs,
 # small enough that temporaries stay in cache and need no fresh pages.
@@ -34,6 +35,13 @@ def _chunks(start: int, stop: int) -> List[slice]:
     return [slice(i, min(i + CHUNK, stop)) for i in range(start, stop, CHUNK)]
 
 
+def _empty(workspace: Optional[Workspace], shape: Tuple[int, ...],
+           like: Tensor) -> Tensor:
+    if workspace is None:
+        return like.new_empty(shape)
+    return workspace.empty(shape, like.dtype, like.device)
+
+
 class _Gates:
     r"""Computes the initial gate rows of any range of packed rows.
 
@@ -41,13 +49,12 @@ class _Gates:
 
     .. code-block:: none
 
-        [x W_ir + b_ir + b_hr, x W_iz + b_iz + b_hz, 2 b_hn, 2 (x W_in + b_in)]
+        [x W_ir + b_ir + b_hr, x W_iz + b_iz + b_hz, b_hn, 2 (x W_in + b_in)]
 
-    minus :obj:`[W_hr 1, W_hz 1, 2 W_hn 1, 0]` for rows past the first step
+    minus :obj:`[W_hr 1, W_hz 1, W_hn 1, 0]` for rows past the first step
     (the constant part of :math:`W h = W (2u - 1)`). During its step it
-    becomes :obj:`[r, z, 2 (W_hn h + b_hn), s]` with
-    :math:`n = 2s - 1`. The step GEMM is :obj:`u @ w_hh_t` with
-    :obj:`w_hh_t = 2 [W_hr; W_hz; 2 W_hn]^T`.
+    becomes :obj:`[r, z, W_hn h + b_hn, s]` with :math:`n = 2s - 1`. The
+    step GEMM is :obj:`u @ w_hh_t` with :obj:`w_hh_t = 2 W_hh^T`.
     """
     def __init__(self, x: Tensor, src: Optional[Tensor], w_ih: Tensor,
                  w_hh: Tensor, b_ih: Optional[Tensor], b_hh: Optional[Tensor],
@@ -56,17 +63,15 @@ class _Gates:
         zero = w_ih.new_zeros(hidden, w_ih.size(1))
         self.weight_t = torch.cat([w_ih[:2 * hidden], zero,
                                    2 * w_ih[2 * hidden:]]).t()
-        w_hh2 = torch.cat([w_hh[:2 * hidden], 2 * w_hh[2 * hidden:]])
-        self.w_hh_t = (2 * w_hh2).t()
+        self.w_hh_t = (2 * w_hh).t()
         bias = w_ih.new_zeros(4 * hidden)
         if b_ih is not None:
             bias[:2 * hidden] += b_ih[:2 * hidden]
             bias[3 * hidden:] += 2 * b_ih[2 * hidden:]
         if b_hh is not None:
-            bias[:2 * hidden] += b_hh[:2 * hidden]
-            bias[2 * hidden:3 * hidden] += 2 * b_hh[2 * hidden:]
+            bias[:3 * hidden] += b_hh
         later = bias.clone()
-        later[:3 * hidden] -= w_hh2.sum(1)
+        later[:3 * hidden] -= w_hh.sum(1)
         self.bias = (bias, later)
         self.first = first_step_rows
         self.x, self.src = x, src
@@ -101,43 +106,52 @@ def _step(g_t: Tensor, u_prev: Tensor, out: Tensor,
         g_t[:, :3 * hidden].addmm_(u_prev, w_hh_t)
     g_t[:, :2 * hidden].sigmoid_()
     r, z, ghn, s = g_t.view(-1, 4, hidden).unbind(1)
-    s.addcmul_(r, ghn).sigmoid_()
+    s.addcmul_(r, ghn, value=2).sigmoid_()
     torch.lerp(s, u_prev, z, out=out)
 
 
 def _recurrence(gates: _Gates, layout: PackedLayout, g: Optional[Tensor],
-                u: Optional[Tensor]) -> Tensor:
+                u: Optional[Tensor], workspace: Optional[Workspace]) -> Tensor:
     r"""Runs the steps. With :obj:`g` of shape :obj:`[num_packed, 4 * H]`,
     all gate rows are computed up front and kept, and the state :math:`u`
     after every row is written to :obj:`u`. Without, gate rows are computed
-    in windows of a few steps and only one state row per sequence is kept,
-    so inference needs :math:`O(|\mathcal{V}| \cdot H)` memory beyond the
-    input. Returns the final :math:`u` per sequence, in packed order."""
+    in a small window just before their step and only one state row per
+    sequence is kept, so inference needs :math:`O(|\mathcal{V}| \cdot H)`
+    memory beyond the input. Large steps run in blocks of :obj:`CHUNK`
+    rows, so that the five ops of a step find their rows in cache. Returns
+    the final :math:`u` per sequence, in packed order."""
     w_hh_t = gates.w_hh_t
     hidden = w_hh_t.size(0)
     sizes, offsets = layout.batch_sizes_list, layout.offsets
+    num_rows = layout.num_packed
     # The sequences still reading at step t are the prefix [0, sizes[t]).
     state = w_hh_t.new_full((sizes[0], hidden), 0.5)  # h = 0
     if g is not None:
-        gates.fill(slice(0, layout.num_packed), g)
-        window, start, stop = g, 0, layout.num_packed
+        gates.fill(slice(0, num_rows), g)
+        window, start, stop = g, 0, num_rows
     else:
-        window = w_hh_t.new_empty(max(sizes[0], 4 * CHUNK), 4 * hidden)
+        window = _empty(workspace, (min(CHUNK, num_rows), 4 * hidden),
+                        w_hh_t)
         start, stop = 0, 0
     for t, size in enumerate(sizes):
-        lo, hi = offsets[t], offsets[t] + size
-        if hi > stop:  # Slide the window forward.
-            start = lo
-            stop = max(i for i in offsets if i - start <= window.size(0))
-            gates.fill(slice(start, stop), window)
-        g_t = window[lo - start:hi - start]
-        if u is None:
-            u_prev = out = state[:size]
-        else:
-            out = u[lo:hi]
-            u_prev = state if t == 0 else u[offsets[t - 1]:offsets[t - 1] +
-                                            size]
-        _step(g_t, u_prev, out, w_hh_t if t > 0 else None, hidden)
+        offset = offsets[t]
+        prev = offsets[t - 1] if t > 0 else 0
+        for lo in range(offset, offset + size, CHUNK):
+            hi = min(lo + CHUNK, offset + size)
+            if hi > stop:  # Slide the window forward.
+                start, stop = lo, min(lo + window.size(0), num_rows)
+                gates.fill(slice(start, stop), window)
+            rank = slice(lo - offset, hi - offset)
+            if u is None:
+                u_prev = out = state[rank]
+            else:
+                out = u[lo:hi]
+                u_prev = state[rank] if t == 0 else \
+                    u[prev + rank.start:prev + rank.stop]
+            _step(window[lo - start:hi - start], u_prev, out,
+                  w_hh_t if t > 0 else None, hidden)
+    if g is None and workspace is not None:
+        workspace.release(window)
     if u is None:
         return state
     return u.index_select(0, layout.last_row)
@@ -153,18 +167,22 @@ def gru_layer(
     layout: PackedLayout,
     sequence: bool,
     save: bool = False,
+    workspace: Optional[Workspace] = None,
 ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
     r"""Forward pass of one direction of one GRU layer, without autograd.
 
     Returns the hidden state after every packed row (if :obj:`sequence`) or
     the final state of every sequence; and, if :obj:`save`, the gate rows
-    :obj:`[r, z, 2 (W_hn h + b_hn), s]` and :math:`u` after every row, for
-    the backward."""
+    :obj:`[r, z, W_hn h + b_hn, s]` and :math:`u` after every row, for the
+    backward."""
     num_rows, hidden = layout.num_packed, w_hh.size(1)
     gates = _Gates(x, src, w_ih, w_hh, b_ih, b_hh, layout.batch_sizes_list[0])
-    g = x.new_empty(num_rows, 4 * hidden) if save else None
-    u = x.new_empty(num_rows, hidden) if (save or sequence) else None
-    final = _recurrence(gates, layout, g, u)
+    g = u = None
+    if save:
+        g = _empty(workspace, (num_rows, 4 * hidden), x)
+    if save or sequence:
+        u = _empty(workspace if save else None, (num_rows, hidden), x)
+    final = _recurrence(gates, layout, g, u, workspace)
     out = u if sequence else final
     return torch.sub(out, 0.5).mul_(2), g, u  # h = 2u - 1
 
@@ -187,56 +205,63 @@ class GRULayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, w_ih: Tensor, w_hh: Tensor,
                 b_ih: Optional[Tensor], b_hh: Optional[Tensor],
-                src: Optional[Tensor], layout: PackedLayout,
-                sequence: bool) -> Tensor:
+                src: Optional[Tensor], layout: PackedLayout, sequence: bool,
+                workspace: Optional[Workspace]) -> Tensor:
         out, g, u = gru_layer(x, src, w_ih, w_hh, b_ih, b_hh, layout,
-                              sequence, save=True)
-        ctx.layout, ctx.sequence = layout, sequence
-        ctx.save_for_backward(x, src, w_ih, w_hh, g, u)
+                              sequence, save=True, workspace=workspace)
+        ctx.layout, ctx.sequence, ctx.workspace = layout, sequence, workspace
+        sentinel = x.new_empty(0)
+        ctx.save_for_backward(x, src, w_ih, w_hh, g, u, sentinel)
+        if workspace is not None:
+            workspace.lend(sentinel, g, u)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
-        x, src, w_ih, w_hh, g, u = ctx.saved_tensors
+        x, src, w_ih, w_hh, g, u, _ = ctx.saved_tensors
         layout: PackedLayout = ctx.layout
+        workspace: Optional[Workspace] = ctx.workspace
         sizes, offsets = layout.batch_sizes_list, layout.offsets
         num_rows, hidden = u.size(0), u.size(1)
         need = ctx.needs_input_grad
 
-        def u_prev(rows: slice) -> Tensor:
+        def u_prev(rows: slice, out: Tensor) -> Tensor:
             # u before each row: 1/2 (h = 0) on the first step, which
             # occupies the rows [0, sizes[0]).
-            out = u.new_full((rows.stop - rows.start, hidden), 0.5)
-            lo = max(rows.start, sizes[0])
-            if lo < rows.stop:
-                torch.index_select(u, 0, layout.prev_row[lo:rows.stop],
-                                   out=out[lo - rows.start:])
+            lo = min(max(rows.start, sizes[0]), rows.stop)
+            out[:lo - rows.start].fill_(0.5)
+            torch.index_select(u, 0, layout.prev_row[lo:rows.stop],
+                               out=out[lo - rows.start:])
             return out
 
         # Every factor that does not depend on the incoming gradient, per
         # unit dh: the columns of `c` are d(pre-r), d(pre-z),
-        # d(W_hn h + b_hn) and the direct d(h_prev) = z. With
-        # n = 2s - 1 and h_prev = 2 u_prev - 1:
+        # d(W_hn h + b_hn) and the direct d(h_prev) = z; `a` is d(pre-n).
+        # With n = 2s - 1 and h_prev = 2 u_prev - 1:
         #   1 - n^2 = 4 s (1 - s),   h_prev - n = 2 (u_prev - s).
-        c = torch.empty_like(g)
+        c = _empty(workspace, (num_rows, 4 * hidden), g)
+        a = _empty(workspace, (num_rows, hidden), g)
         for rows in _chunks(0, num_rows):
-            r, z, ghn2, s = g[rows].view(-1, 4, hidden).unbind(1)
+            r, z, ghn, s = g[rows].view(-1, 4, hidden).unbind(1)
             c_r, c_z, c_n, c_h = c[rows].view(-1, 4, hidden).unbind(1)
-            a = torch.rsub(s, 1).mul_(s).mul_(torch.rsub(z, 1)).mul_(4)
-            torch.mul(a, r, out=c_n)
-            # ghn2 = 2 (W_hn h + b_hn): fold the 1/2 into (1 - r) / 2.
-            torch.mul(c_n, ghn2, out=c_r).mul_(torch.rsub(r, 0.5, alpha=0.5))
-            torch.sub(u_prev(rows), s, out=c_z).mul_(z).mul_(
-                torch.rsub(z, 1)).mul_(2)
+            a_rows = a[rows]
+            torch.addcmul(s, s, s, value=-1, out=a_rows)  # s (1 - s)
+            a_rows.addcmul_(a_rows, z, value=-1).mul_(4)
+            torch.mul(a_rows, r, out=c_n)
+            torch.mul(c_n, ghn, out=c_r)
+            c_r.addcmul_(c_r, r, value=-1)
+            u_prev(rows, c_z).sub_(s).mul_(torch.addcmul(z, z, z, value=-1))
+            c_z.mul_(2)
             c_h.copy_(z)
         w_aug = torch.cat([w_hh, torch.eye(hidden, dtype=u.dtype,
                                            device=u.device)])
 
+        dh = _empty(workspace, (num_rows, hidden), g)
         if ctx.sequence:
-            dh = grad_out.clone(memory_format=torch.contiguous_format)
+            dh.copy_(grad_out)
         else:
-            dh = u.new_zeros(num_rows, hidden)
+            dh.zero_()
             dh[layout.last_row] = grad_out
         for t in range(len(sizes) - 1, -1, -1):
             size = sizes[t]
@@ -247,28 +272,28 @@ class GRULayer(torch.autograd.Function):
                 dh[offsets[t - 1]:offsets[t - 1] + size].addmm_(c_t, w_aug)
 
         # Now c[:, :3H] = d(W_h h + b_h). Accumulate the hidden weight
-        # gradients, then overwrite its third block with
-        # d(pre-n) = dh (1 - z)(1 - n^2), which makes c[:, :3H] the
-        # gradient of the input gates W_i x + b_i. b_hr and b_hz act like
-        # b_ir and b_iz, so they share their gradients.
+        # gradients, then overwrite its third block with d(pre-n) = dh a,
+        # which makes c[:, :3H] the gradient of the input gates W_i x + b_i.
+        # b_hr and b_hz act like b_ir and b_iz: they share their gradients.
         grad_w_hh = w_hh.new_zeros(w_hh.shape)
         grad_b_hh = w_hh.new_zeros(3 * hidden)
         grad_gi = c[:, :3 * hidden]
+        h_prev = _empty(workspace, (min(CHUNK, num_rows), hidden), g)
         for rows in _chunks(0, num_rows):
             grad_gh = grad_gi[rows]
             if need[2]:
-                h_prev = u_prev(rows).mul_(2).sub_(1)
-                grad_w_hh.addmm_(grad_gh.t(), h_prev)
+                h_rows = u_prev(rows, h_prev[:rows.stop - rows.start])
+                grad_w_hh.addmm_(grad_gh.t(), h_rows.mul_(2).sub_(1))
             grad_b_hh += grad_gh.sum(0)
-            _, z, _, s = g[rows].view(-1, 4, hidden).unbind(1)
-            torch.mul(torch.rsub(s, 1), s, out=grad_gh[:, 2 * hidden:]).mul_(
-                torch.rsub(z, 1)).mul_(4).mul_(dh[rows])
+            torch.mul(dh[rows], a[rows], out=grad_gh[:, 2 * hidden:])
 
         grad_x, grad_w_ih, grad_b_ih = _input_grads(
             grad_gi, x, src, w_ih, need[0], need[1])
+        if workspace is not None:
+            workspace.release(c, a, dh, h_prev)
         return (grad_x, grad_w_ih, grad_w_hh if need[2] else None,
                 grad_b_ih if need[3] else None,
-                grad_b_hh if need[4] else None, None, None, None)
+                grad_b_hh if need[4] else None, None, None, None, None)
 
 
 def _input_grads(grad_gi: Tensor, x: Tensor, src: Optional[Tensor],
@@ -303,11 +328,12 @@ def _input_grads(grad_gi: Tensor, x: Tensor, src: Optional[Tensor],
 
 
 def run_layer(x: Tensor, src: Optional[Tensor], params: Tuple,
-              layout: PackedLayout, sequence: bool) -> Tensor:
+              layout: PackedLayout, sequence: bool,
+              workspace: Optional[Workspace] = None) -> Tensor:
     r"""Runs one direction of one GRU layer, through autograd if needed.
     :obj:`params` is :obj:`(w_ih, w_hh, b_ih, b_hh)`."""
     if torch.is_grad_enabled() and (x.requires_grad or any(
             p is not None and p.requires_grad for p in params)):
-        return GRULayer.apply(x, *params, src, layout, sequence)
-    return gru_layer(x, src, *params, layout, sequence)[0]
-
+        return GRULayer.apply(x, *params, src, layout, sequence, workspace)
+    return gru_layer(x, src, *params, layout, sequence,
+                     workspace=workspace)[0]

@@ -10,6 +10,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from torch_geometric_gru.cpu_gru import run_layer
 from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.workspace import Workspace
 
 
 def gru_parameters(gru: torch.nn.GRU, layer: int, direction: int,
@@ -35,6 +36,7 @@ def packed_gru(
     x: Tensor,
     src: Optional[Tensor] = None,
     cudnn: Optional[bool] = None,
+    workspace: Optional[Workspace] = None,
 ) -> Tensor:
     r"""Runs :obj:`gru` over every sequence of :obj:`layout` and returns the
     top layer's final states of shape :obj:`[num_sequences, D * H]` in
@@ -55,11 +57,13 @@ def packed_gru(
         cudnn (bool, optional): Whether to run cuDNN's packed GRU; by
             default whenever :obj:`x` is on a CUDA device.
             (default: :obj:`None`)
+        workspace (Workspace, optional): A pool for the scratch buffers of
+            the CPU kernel. (default: :obj:`None`)
     """
     num_dirs = 2 if gru.bidirectional else 1
     hidden = gru.hidden_size
-    if layout.num_packed == 0:
-        return x.new_zeros(0, num_dirs * hidden)
+    if layout.num_packed == 0:  # Still part of the graph (of x):
+        return x[:0, :1].expand(0, num_dirs * hidden) * 0
 
     if use_cudnn(x) if cudnn is None else cudnn:
         data = x if src is None else x.index_select(0, src)
@@ -75,7 +79,7 @@ def packed_gru(
                 rev = layout.reverse_perm
                 rows = rev if rows is None else rows.index_select(0, rev)
             out = run_layer(x, rows, gru_parameters(gru, layer, direction),
-                            layout, sequence=not top)
+                            layout, not top, workspace)
             if direction == 1 and not top:
                 out = out.index_select(0, layout.reverse_perm)
             outputs.append(out)

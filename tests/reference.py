@@ -1,0 +1,53 @@
+r"""Independent references for the tests: plain loops over nodes that run
+:class:`torch.nn.GRU` on one node's messages at a time."""
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+
+def devices():
+    r"""The devices to test on: CPU, and CUDA when there is one."""
+    out = [torch.device('cpu')]
+    if torch.cuda.is_available():
+        out.append(torch.device('cuda'))
+    return out
+
+
+def gru_reference(gru: torch.nn.GRU, x: Tensor, index: Tensor,
+                  dim_size: Optional[int] = None,
+                  max_num_elements: Optional[int] = None) -> Tensor:
+    r"""For every node :obj:`i`, runs :obj:`gru` on the rows of :obj:`x`
+    with :obj:`index == i`, in the order they stand in :obj:`x`, and
+    returns the top layer's final state (both directions concatenated);
+    zeros for nodes without rows."""
+    num_dirs = 2 if gru.bidirectional else 1
+    if dim_size is None:
+        dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
+    rows = []
+    for i in range(dim_size):
+        seq = x[index == i]
+        if max_num_elements is not None:
+            seq = seq[:max_num_elements]
+        if seq.size(0) == 0:
+            rows.append(x.new_zeros(num_dirs * gru.hidden_size))
+            continue
+        _, h_n = gru(seq.unsqueeze(0))
+        rows.append(h_n[-num_dirs:, 0].reshape(-1))
+    if not rows:
+        return x.new_zeros(0, num_dirs * gru.hidden_size)
+    return torch.stack(rows)
+
+
+def hub_graph(num_nodes: int = 12, seed: int = 0):
+    r"""A small random graph with a hub, isolated nodes, self-loops,
+    multi-edges and an unsorted :obj:`edge_index`."""
+    gen = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, num_nodes, (40, ), generator=gen)
+    dst = torch.randint(0, num_nodes - 3, (40, ), generator=gen)
+    hub_src = torch.arange(num_nodes).repeat(2)
+    hub_dst = torch.full_like(hub_src, 1)
+    edge_index = torch.stack([torch.cat([src, hub_src, torch.tensor([4, 4])]),
+                              torch.cat([dst, hub_dst, torch.tensor([4, 4])])])
+    perm = torch.randperm(edge_index.size(1), generator=gen)
+    return edge_index[:, perm]  # Nodes num_nodes-3.. have no in-edges.
