@@ -114,17 +114,32 @@ def test_ptr_errors():
 def test_layout_cache_hits_and_misses():
     cache = LayoutCache()
     index = torch.tensor([0, 1, 1])
-    first = cache.get(3, index, dim_size=2)
-    assert cache.get(3, index, dim_size=2) is first
+    first, rows = cache.get(3, index, dim_size=2)
+    assert torch.equal(rows, first.perm)
+    assert cache.get(3, index, dim_size=2)[0] is first
     # A view of the same memory is the same graph:
-    assert cache.get(3, index[:], dim_size=2) is first
-    assert cache.get(3, index, dim_size=3) is not first
-    layout = cache.get(3, index, dim_size=2)
+    assert cache.get(3, index[:], dim_size=2)[0] is first
+    assert cache.get(3, index, dim_size=3)[0] is not first
+    layout = cache.get(3, index, dim_size=2)[0]
     index[0] = 1  # An in-place write bumps the version counter.
-    changed = cache.get(3, index, dim_size=2)
+    changed = cache.get(3, index, dim_size=2)[0]
     assert changed is not layout
     assert changed.degree.tolist() == [0, 3]
-    assert cache.get(3, index.clone(), dim_size=2) is not changed
+    assert cache.get(3, index.clone(), dim_size=2)[0] is not changed
+
+
+def test_layout_cache_with_x_index():
+    cache = LayoutCache()
+    index = torch.tensor([1, 0, 1])
+    x_index = torch.tensor([4, 2, 0])
+    layout, rows = cache.get(3, index, dim_size=2, x_index=x_index,
+                             num_rows=5)
+    assert torch.equal(rows, x_index[layout.perm])
+    assert cache.get(3, index, dim_size=2, x_index=x_index,
+                     num_rows=5)[1] is rows
+    with pytest.raises(ValueError, match="'x_index' contains the entry 4, "
+                       r"out of range for x.size\(0\)=4"):
+        cache.get(3, index, dim_size=2, x_index=x_index, num_rows=4)
 
 
 def test_layout_cache_is_not_pickled():

@@ -2,11 +2,13 @@ r"""Neighbourhood aggregation with a GRU that reads each node's incoming
 messages as a sequence: exact, padding-free, CPU and CUDA."""
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.aggr import GRUAggregation
+from torch_geometric_gru.conv import GRUConv
 
 __version__ = '0.1.0'
 
 __all__ = [
     'GRUAggregation',
+    'GRUConv',
     'PackedLayout',
     '__version__',
 ]

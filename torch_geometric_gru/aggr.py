@@ -128,7 +128,7 @@ class GRUAggregation(Aggregation):
         r"""Returns the (cached) packed layout of :obj:`index` or
         :obj:`ptr` for the rows of :obj:`x`."""
         return self._layouts.get(x.size(0), index, ptr, dim_size,
-                                 max_num_elements)
+                                 max_num_elements)[0]
 
     def forward(
         self,
@@ -138,6 +138,7 @@ class GRUAggregation(Aggregation):
         dim_size: Optional[int] = None,
         dim: int = -2,
         max_num_elements: Optional[int] = None,
+        x_index: Optional[Tensor] = None,
     ) -> Tensor:
         r"""Aggregates the rows of :obj:`x` per node.
 
@@ -157,14 +158,22 @@ class GRUAggregation(Aggregation):
                 :obj:`max_num_elements` elements of each sequence are read
                 (a truncation of long sequences that you opt into).
                 (default: :obj:`None`)
+            x_index (torch.Tensor, optional): If given, element :obj:`e` is
+                the row :obj:`x[x_index[e]]`, and :obj:`index` has one entry
+                per element: node features read by every out-edge are then
+                projected by the GRU once per node, not once per edge
+                (:class:`~torch_geometric_gru.GRUConv` does this).
+                (default: :obj:`None`)
         """
         check_features('x', x, self.in_channels)
         if dim not in (-2, 0):
             raise ValueError(f"'{self.__class__.__name__}' aggregates over "
                              f"the rows of a 2-D 'x'; pass dim=0 or dim=-2 "
                              f"(got dim={dim})")
-        layout = self.layout(x, index, ptr, dim_size, max_num_elements)
-        final = packed_gru(self.gru, layout, x, layout.perm,
+        num_elements = x.size(0) if x_index is None else x_index.numel()
+        layout, src = self._layouts.get(num_elements, index, ptr, dim_size,
+                                        max_num_elements, x_index, x.size(0))
+        final = packed_gru(self.gru, layout, x, src,
                            workspace=self.workspace)
         return layout.unpack_final(final)
 

@@ -4,7 +4,7 @@ Built once per :obj:`(index, dim_size)` and reused by every GRU layer and
 direction (and every conv) that reads the same graph.
 """
 from functools import cached_property
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -210,29 +210,33 @@ class PackedLayout:
                 f'num_steps={self.num_steps})')
 
 
+def tensor_key(t: Tensor, *extra) -> Optional[tuple]:
+    r"""A key that identifies the content of :obj:`t` as long as :obj:`t`
+    itself is kept alive: the same memory (data pointer, shape, strides) and
+    an unchanged version counter (any in-place write to :obj:`t` or a view of
+    it bumps it). :obj:`None` where that cannot be known: tensors created
+    under :func:`torch.inference_mode` (no version counter) and tensors seen
+    while :func:`torch.compile` traces."""
+    if torch.compiler.is_compiling() or t.is_inference():
+        return None
+    return (t.device, t.data_ptr(), tuple(t.shape), t.stride(),
+            t._version) + extra
+
+
 class LayoutCache:
     r"""Remembers the :class:`PackedLayout` of the last index (or ptr)
-    tensor seen, so that a static graph is sorted once.
+    tensor seen, so that a static graph is sorted and checked once.
 
-    A hit requires the very same memory (data pointer, shape and strides),
-    an unchanged version counter (any in-place write to the tensor or a
-    view of it bumps it) and the same :obj:`dim_size` and
-    :obj:`max_num_elements`. The cache holds a reference to that tensor, so
-    its memory cannot be freed and reused by another tensor while cached.
-    Tensors created under :func:`torch.inference_mode` carry no version
-    counter and are never cached.
+    A hit requires the same content (see :func:`tensor_key`) and the same
+    :obj:`dim_size`, :obj:`max_num_elements` and :obj:`x_index`. The cache
+    holds references to the tensors of its key, so that their memory cannot
+    be freed and reused by another tensor while cached.
     """
     def __init__(self):
         self._key: Optional[tuple] = None
-        self._source: Optional[Tensor] = None
+        self._refs: tuple = ()
         self._layout: Optional[PackedLayout] = None
-
-    @staticmethod
-    def _key_of(src: Tensor, kind: str, *extra) -> Optional[tuple]:
-        if src.is_inference() or torch.compiler.is_compiling():
-            return None
-        return (kind, src.device, src.data_ptr(), tuple(src.shape),
-                src.stride(), src._version) + extra
+        self._src: Optional[Tensor] = None
 
     def get(
         self,
@@ -241,15 +245,22 @@ class LayoutCache:
         ptr: Optional[Tensor] = None,
         dim_size: Optional[int] = None,
         max_num_elements: Optional[int] = None,
-    ) -> PackedLayout:
+        x_index: Optional[Tensor] = None,
+        num_rows: Optional[int] = None,
+    ) -> Tuple[PackedLayout, Tensor]:
         r"""Returns the layout of :obj:`index` (preferred) or :obj:`ptr`
-        for :obj:`num_elements` rows, building it on a miss."""
+        for :obj:`num_elements` elements, and the row that each packed
+        element reads: :obj:`perm`, or :obj:`x_index[perm]` when element
+        :obj:`e` is row :obj:`x_index[e]` of an input with :obj:`num_rows`
+        rows. Builds and checks them on a miss."""
         if index is not None:
             check_index_dtype('index', index)
             if index.dim() != 1 or index.numel() != num_elements:
+                per = ("row of 'x'" if x_index is None else
+                       "entry of 'x_index'")
                 raise ValueError(
-                    f"'index' must be a 1-D tensor with one entry per row of "
-                    f"'x' ({num_elements}), got shape {tuple(index.shape)}")
+                    f"'index' must be a 1-D tensor with one entry per {per} "
+                    f"({num_elements}), got shape {tuple(index.shape)}")
             src, kind = index, 'index'
         elif ptr is not None:
             check_index_dtype('ptr', ptr)
@@ -257,10 +268,14 @@ class LayoutCache:
         else:
             raise ValueError("One of 'index' or 'ptr' must be given")
 
-        key = self._key_of(src, kind, num_elements, dim_size,
-                           max_num_elements)
+        key = tensor_key(src, kind, num_elements, dim_size, max_num_elements)
+        refs: tuple = (src, )
+        if key is not None and x_index is not None:
+            x_key = tensor_key(x_index, num_rows)
+            key = None if x_key is None else key + x_key
+            refs = (src, x_index)
         if key is not None and key == self._key:
-            return self._layout  # type: ignore
+            return self._layout, self._src  # type: ignore
 
         if kind == 'index':
             layout = PackedLayout.from_index(src, dim_size, max_num_elements)
@@ -270,12 +285,21 @@ class LayoutCache:
                                  f"'ptr.numel() - 1' ({src.numel() - 1})")
             layout = PackedLayout.from_ptr(src, num_elements,
                                            max_num_elements)
+        rows = layout.perm
+        if x_index is not None:
+            check_index_dtype('x_index', x_index)
+            if x_index.dim() != 1:
+                raise ValueError(f"'x_index' must be a 1-D tensor (got "
+                                 f"shape {tuple(x_index.shape)})")
+            check_index_range('x_index', x_index, num_rows, 'x.size(0)')
+            rows = x_index.long().index_select(0, rows)
         if key is not None:
-            self._key, self._source, self._layout = key, src, layout
-        return layout
+            self._key, self._refs = key, refs
+            self._layout, self._src = layout, rows
+        return layout, rows
 
     def clear(self) -> None:
-        self._key = self._source = self._layout = None
+        self.__init__()
 
     def __getstate__(self) -> dict:
         return {}  # A cache is never saved with a model.

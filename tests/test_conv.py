@@ -1,0 +1,227 @@
+import pytest
+import torch
+from reference import devices, gru_reference, hub_graph
+from torch_geometric import EdgeIndex
+from torch_geometric.testing import assert_module, withPackage
+from torch_geometric.typing import SparseTensor
+
+from torch_geometric_gru import GRUConv
+
+
+def conv_reference(conv, x, edge_index, edge_attr=None):
+    r"""GRUConv written out with a per-node torch.nn.GRU loop."""
+    x_src, x_dst = (x, x) if torch.is_tensor(x) else x
+    msg = conv.lin(x_src)[edge_index[0]]
+    if edge_attr is not None:
+        msg = msg + conv.lin_edge(edge_attr)
+    num_dst = x_dst.size(0) if x_dst is not None else x_src.size(0)
+    out = gru_reference(conv.aggr_module.gru, msg, edge_index[1], num_dst)
+    if conv.lin_out is not None:
+        out = conv.lin_out(out)
+    if conv.lin_root is not None:
+        out = out + conv.lin_root(x_dst)
+    if conv.bias is not None:
+        out = out + conv.bias
+    return out
+
+
+def _check(conv, x, edge_index, edge_attr=None, atol=1e-10):
+    out = conv(x, edge_index, edge_attr)
+    expected = conv_reference(conv, x, edge_index, edge_attr)
+    assert torch.allclose(out, expected, atol=atol)
+    params = [p for p in conv.parameters()]
+    inputs = [x] if torch.is_tensor(x) else [t for t in x if t is not None]
+    weight = torch.randn_like(out)
+    got = torch.autograd.grad((out * weight).sum(), inputs + params,
+                              allow_unused=True)
+    want = torch.autograd.grad((expected * weight).sum(), inputs + params,
+                               allow_unused=True)
+    for g, w in zip(got, want):
+        if w is None:
+            assert g is None or g.abs().max() == 0
+        else:
+            assert torch.allclose(g, w, atol=atol)
+    return out
+
+
+@pytest.mark.parametrize('device', devices())
+@pytest.mark.parametrize('num_layers,bidirectional', [(1, False), (2, False),
+                                                      (1, True)])
+@pytest.mark.parametrize('root_weight,bias', [(True, True), (False, False)])
+def test_matches_reference(device, num_layers, bidirectional, root_weight,
+                           bias):
+    torch.manual_seed(0)
+    edge_index = hub_graph().to(device)
+    x = torch.randn(12, 5, dtype=torch.double, device=device,
+                    requires_grad=True)
+    conv = GRUConv(5, 8, root_weight=root_weight, bias=bias,
+                   num_layers=num_layers, bidirectional=bidirectional)
+    conv = conv.double().to(device)
+    out = _check(conv, x, edge_index)
+    assert out.shape == (12, 8)
+
+
+def test_edge_features():
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    edge_attr = torch.randn(edge_index.size(1), 3, dtype=torch.double)
+    x = torch.randn(12, 5, dtype=torch.double, requires_grad=True)
+    conv = GRUConv(5, 8, edge_dim=3).double()
+    _check(conv, x, edge_index, edge_attr)
+    assert str(conv) == 'GRUConv(5, 8, edge_dim=3)'
+
+
+def test_bipartite():
+    torch.manual_seed(0)
+    edge_index = torch.tensor([[0, 3, 2, 0, 1, 3], [1, 0, 1, 1, 2, 0]])
+    x_src = torch.randn(4, 5, dtype=torch.double, requires_grad=True)
+    x_dst = torch.randn(3, 6, dtype=torch.double, requires_grad=True)
+    conv = GRUConv((5, 6), 8).double()
+    out = _check(conv, (x_src, x_dst), edge_index)
+    assert out.shape == (3, 8)
+    assert str(conv) == 'GRUConv((5, 6), 8)'
+
+    conv = GRUConv((5, 6), 8, root_weight=False).double()
+    out = conv((x_src, None), edge_index, size=(4, 3))
+    assert out.shape == (3, 8)
+    assert torch.allclose(out, conv((x_src, x_dst), edge_index))
+
+
+def test_lazy_in_channels():
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x = torch.randn(12, 7)
+    conv = GRUConv(-1, 8)
+    out = conv(x, edge_index)
+    assert out.shape == (12, 8)
+    assert conv.lin.weight.shape == (8, 7)
+    assert torch.allclose(out, conv_reference(conv, x, edge_index),
+                          atol=1e-5)
+
+
+def test_hoisted_projection_equals_per_edge_messages():
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x = torch.randn(12, 5)
+    conv = GRUConv(5, 8)
+    hoisted = conv(x, edge_index)
+    msg = conv.lin(x)[edge_index[0]]
+    per_edge = conv.aggr_module(msg, edge_index[1], dim_size=12)
+    expected = per_edge + conv.lin_root(x) + conv.bias
+    assert torch.allclose(hoisted, expected, atol=1e-6)
+
+
+def _sorted_by_destination_then_source(edge_index):
+    # The storage order of every sparse layout.
+    key = edge_index[1] * 100 + edge_index[0]
+    return edge_index[:, key.argsort()]
+
+
+def test_sparse_layouts_and_edge_index():
+    torch.manual_seed(0)
+    edge_index = _sorted_by_destination_then_source(
+        torch.unique(hub_graph(), dim=1))
+    x = torch.randn(12, 5)
+    conv = GRUConv(5, 8)
+    layouts = [torch.sparse_csc, torch.sparse_coo]
+    if SparseTensor is not None and hasattr(SparseTensor, 'from_edge_index'):
+        layouts.append('torch_sparse')
+    expected = assert_module(conv, x, edge_index, expected_size=(12, 8),
+                             test_edge_permutation=False,
+                             test_sparse_layouts=layouts, atol=1e-6)
+    ei = EdgeIndex(edge_index, sparse_size=(12, 12))
+    assert torch.allclose(conv(x, ei), expected, atol=1e-6)
+
+
+@withPackage('torch_sparse')
+def test_torch_sparse_tensor():
+    torch.manual_seed(0)
+    edge_index = _sorted_by_destination_then_source(
+        torch.unique(hub_graph(), dim=1))
+    x = torch.randn(12, 5)
+    conv = GRUConv(5, 8)
+    adj_t = SparseTensor.from_edge_index(edge_index,
+                                         sparse_sizes=(12, 12)).t()
+    assert torch.allclose(conv(x, adj_t), conv(x, edge_index), atol=1e-6)
+
+
+def test_node_relabelling_equivariance():
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x = torch.randn(12, 5)
+    conv = GRUConv(5, 8)
+    out = conv(x, edge_index)
+    perm = torch.randperm(12)  # New id of node i is perm[i].
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(12)
+    out_relabelled = conv(x[inv], perm[edge_index])
+    assert torch.allclose(out_relabelled[perm], out, atol=1e-6)
+
+
+def test_gradcheck():
+    torch.manual_seed(0)
+    edge_index = torch.tensor([[0, 2, 1, 2, 0], [1, 1, 0, 1, 2]])
+    x = torch.randn(3, 2, dtype=torch.double, requires_grad=True)
+    conv = GRUConv(2, 3, bidirectional=True).double()
+    assert torch.autograd.gradcheck(lambda x: conv(x, edge_index), (x, ))
+
+
+def test_reset_parameters_and_repr():
+    conv = GRUConv(16, 32, num_layers=2)
+    assert str(conv) == 'GRUConv(16, 32, num_layers=2)'
+    conv.bias.data.fill_(1)
+    before = conv.lin.weight.clone()
+    conv.reset_parameters()
+    assert conv.bias.abs().sum() == 0
+    assert not torch.equal(before, conv.lin.weight)
+
+
+@pytest.mark.parametrize('args,error,match', [
+    (dict(edge_index=torch.tensor([[0, 5], [1, 0]])), ValueError,
+     r"'edge_index\[0\]' contains the entry 5, out of range for "
+     r"num_src_nodes=3"),
+    (dict(edge_index=torch.tensor([[0, 1], [-1, 0]])), ValueError,
+     r"'edge_index\[1\]' contains the negative entry -1"),
+    (dict(edge_index=torch.tensor([[0., 1.], [1., 0.]])), TypeError,
+     r"'edge_index' must hold integer.*edge_index.long\(\)"),
+    (dict(edge_index=torch.tensor([0, 1])), ValueError,
+     r"'edge_index' must have shape \[2, num_edges\]"),
+    (dict(x=torch.randn(3, 5)), ValueError,
+     r"'x' has 5 features per row but the layer was built with "
+     r"in_channels=4"),
+    (dict(edge_attr=torch.randn(2, 3)), ValueError,
+     r"'edge_attr' was given but the layer has no edge features; build it "
+     r"with edge_dim"),
+    (dict(size=(4, 3)), ValueError, r"'size\[0\]' is 4 but 'x' has 3"),
+])
+def test_errors(args, error, match):
+    conv = GRUConv(4, 8)
+    kwargs = dict(x=torch.randn(3, 4), edge_index=torch.tensor([[0, 1],
+                                                               [1, 0]]))
+    kwargs.update(args)
+    with pytest.raises(error, match=match):
+        conv(**kwargs)
+
+
+def test_edge_attr_errors():
+    conv = GRUConv(4, 8, edge_dim=3)
+    x, edge_index = torch.randn(3, 4), torch.tensor([[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match='edge_dim=3 but got no'):
+        conv(x, edge_index)
+    with pytest.raises(ValueError, match=r"'edge_attr' has 2 features per "
+                       r"row but the layer was built with edge_dim=3"):
+        conv(x, edge_index, torch.randn(2, 2))
+    with pytest.raises(ValueError, match="'edge_attr' has 3 rows but"):
+        conv(x, edge_index, torch.randn(3, 3))
+    with pytest.raises(TypeError, match="aggregates with its own GRU"):
+        GRUConv(4, 8, aggr='mean')
+
+
+def test_range_check_runs_once_per_graph():
+    conv = GRUConv(4, 8)
+    x, edge_index = torch.randn(3, 4), torch.tensor([[0, 1], [1, 0]])
+    conv(x, edge_index)
+    assert conv._checked is not None
+    edge_index[0, 0] = 7  # In place: the version counter changes.
+    with pytest.raises(ValueError, match='out of range'):
+        conv(x, edge_index)

@@ -1,0 +1,299 @@
+r"""The GRU graph convolution."""
+from typing import Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric import EdgeIndex
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.nn.inits import zeros
+from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
+from torch_geometric.utils import is_sparse, to_edge_index
+
+from torch_geometric_gru._checks import (
+    check_features,
+    check_index_dtype,
+    check_index_range,
+)
+from torch_geometric_gru.aggr import GRUAggregation
+from torch_geometric_gru.packing import tensor_key
+
+
+def edge_parts(edge_index: Adj) -> Tuple[Tensor, Tensor, OptTensor]:
+    r"""Returns :obj:`(src, dst, value)` of every edge of :obj:`edge_index`
+    in its storage order: a :obj:`[2, num_edges]` tensor (or
+    :class:`~torch_geometric.EdgeIndex`) holds source and destination rows;
+    a :class:`torch_sparse.SparseTensor` or :class:`torch.sparse.Tensor` is
+    the transposed adjacency :obj:`adj_t` (rows are destinations), as
+    everywhere in PyG."""
+    if is_sparse(edge_index):
+        indices, value = to_edge_index(edge_index)
+        return indices[1], indices[0], value
+    if isinstance(edge_index, EdgeIndex):
+        edge_index = edge_index.as_tensor()
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"'edge_index' must be a [2, num_edges] tensor, an "
+                        f"EdgeIndex, a SparseTensor or a torch.sparse tensor "
+                        f"(got {type(edge_index).__name__})")
+    check_index_dtype('edge_index', edge_index)
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"'edge_index' must have shape [2, num_edges] (got "
+                         f"{tuple(edge_index.shape)}); stack source and "
+                         f"destination rows, e.g. "
+                         f"'torch.stack([src, dst])'")
+    return edge_index[0], edge_index[1], None
+
+
+class GRUConv(MessagePassing):
+    r"""The GRU graph convolution: every node reads the messages of its
+    incoming neighbours as a sequence, with one shared
+    :class:`torch.nn.GRU`, and adds its own transformed features:
+
+    .. math::
+        \mathbf{m}_{j \to i} &= \mathbf{W} \mathbf{x}_j
+        \; (+ \, \mathbf{W}_e \mathbf{e}_{j, i}) \\
+        \mathbf{x}^{\prime}_i &= \mathbf{W}_{root} \mathbf{x}_i +
+        \mathrm{GRU}\left(\mathbf{m}_{j_1 \to i}, \ldots,
+        \mathbf{m}_{j_{\deg(i)} \to i}\right) + \mathbf{b}
+
+    where the GRU's output is its final hidden state (exactly, see
+    :class:`~torch_geometric_gru.GRUAggregation`), :math:`j_1, j_2, \ldots`
+    are the sources of the in-edges of :math:`i` in the order they stand in
+    :obj:`edge_index`, and nodes without in-edges aggregate to zero.
+
+    Without edge features, :math:`\mathbf{W}` and the GRU's input projection
+    act on the :math:`|\mathcal{V}|` source nodes once, and their results
+    are gathered per edge; no :math:`|\mathcal{E}| \times F` message matrix
+    is formed (on CPU; cuDNN on CUDA reads gathered messages).
+
+    .. note::
+
+        The sequence of node :math:`i` is its in-edges in the order they
+        stand in :obj:`edge_index` (for sparse adjacencies, their storage
+        order: sorted by source). Use the transforms of
+        :mod:`torch_geometric_gru.transforms` to choose it.
+
+    .. warning::
+
+        :class:`GRUConv` is not invariant to the order of each node's
+        in-edges.
+
+    Args:
+        in_channels (int or tuple): Size of each input sample, or :obj:`-1`
+            to derive it from the first input (lazy initialization). A
+            tuple gives the sizes of source and destination features for a
+            bipartite graph.
+        out_channels (int): Size of each output sample; also the width of
+            the messages and of the GRU's hidden state.
+        edge_dim (int, optional): Edge feature dimensionality; if set, the
+            messages include :math:`\mathbf{W}_e \mathbf{e}_{j, i}`.
+            (default: :obj:`None`)
+        root_weight (bool, optional): If set to :obj:`False`, the layer does
+            not add the transformed root node features to the output.
+            (default: :obj:`True`)
+        bias (bool, optional): If set to :obj:`False`, neither the layer nor
+            its GRU learns additive biases. (default: :obj:`True`)
+        num_layers (int, optional): Number of stacked GRU layers.
+            (default: :obj:`1`)
+        bidirectional (bool, optional): If set to :obj:`True`, a second GRU
+            direction reads each sequence reversed; the two final states
+            are mapped back to :obj:`out_channels` by a linear layer.
+            (default: :obj:`False`)
+        dropout (float, optional): Dropout between stacked GRU layers.
+            (default: :obj:`0.0`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch_geometric.nn.conv.MessagePassing`.
+
+    Shapes:
+        - **input:**
+          node features :math:`(|\mathcal{V}|, F_{in})` or
+          :math:`((|\mathcal{V_s}|, F_{s}), (|\mathcal{V_t}|, F_{t}))`
+          if bipartite,
+          edge indices :math:`(2, |\mathcal{E}|)` (or a sparse adjacency),
+          edge features :math:`(|\mathcal{E}|, D)` *(optional)*
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})` or
+          :math:`(|\mathcal{V_t}|, F_{out})` if bipartite
+    """
+    def __init__(
+        self,
+        in_channels: Union[int, Tuple[int, int]],
+        out_channels: int,
+        edge_dim: Optional[int] = None,
+        root_weight: bool = True,
+        bias: bool = True,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        **kwargs,
+    ):
+        if 'aggr' in kwargs:
+            raise TypeError("'GRUConv' aggregates with its own GRU; use "
+                            "'GRUAggregation' as 'aggr=' of another conv "
+                            "instead")
+        aggr = GRUAggregation(out_channels, out_channels,
+                              num_layers=num_layers,
+                              bidirectional=bidirectional, dropout=dropout,
+                              bias=bias)
+        super().__init__(aggr=aggr, **kwargs)
+
+        if isinstance(in_channels, int):
+            in_channels = (in_channels, in_channels)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.edge_dim = edge_dim
+        self.root_weight = root_weight
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+
+        self.lin = Linear(in_channels[0], out_channels, bias=False)
+        self.lin_edge = None
+        if edge_dim is not None:
+            self.lin_edge = Linear(edge_dim, out_channels, bias=False)
+        self.lin_out = None
+        if bidirectional:
+            self.lin_out = Linear(2 * out_channels, out_channels, bias=False)
+        self.lin_root = None
+        if root_weight:
+            self.lin_root = Linear(in_channels[1], out_channels, bias=False)
+        if bias:
+            self.bias = Parameter(torch.empty(out_channels))
+        else:
+            self.register_parameter('bias', None)
+        self._checked: Optional[tuple] = None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        self.lin.reset_parameters()
+        for lin in (self.lin_edge, self.lin_out, self.lin_root):
+            if lin is not None:
+                lin.reset_parameters()
+        zeros(self.bias)
+
+    def forward(
+        self,
+        x: Union[Tensor, OptPairTensor],
+        edge_index: Adj,
+        edge_attr: OptTensor = None,
+        size: Size = None,
+    ) -> Tensor:
+        r"""Runs the forward pass.
+
+        Args:
+            x (torch.Tensor or (torch.Tensor, torch.Tensor)): Node features,
+                or source and destination features of a bipartite graph
+                (the destination may be :obj:`None` if
+                :obj:`root_weight=False`).
+            edge_index (torch.Tensor or SparseTensor): The edges; each
+                node's in-edges are read in their order here.
+            edge_attr (torch.Tensor, optional): Edge features of shape
+                :obj:`[num_edges, edge_dim]`. (default: :obj:`None`)
+            size ((int, int), optional): The number of source and
+                destination nodes. (default: :obj:`None`)
+        """
+        if isinstance(x, Tensor):
+            x = (x, x)
+        x_src, x_dst = x
+        check_features('x', x_src, self.in_channels[0])
+        if x_dst is not None:
+            check_features('x', x_dst, self.in_channels[1])
+        elif self.lin_root is not None:
+            raise ValueError("'x' has no destination features; pass them "
+                             "as x=(x_src, x_dst) or build the layer with "
+                             "root_weight=False")
+        src, dst, value = edge_parts(edge_index)
+        num_src, num_dst = self._sizes(x_src, x_dst, edge_index, size)
+        self._check_edges(src, dst, num_src, num_dst)
+        edge_attr = self._edge_features(edge_attr, value, src.numel())
+
+        h = self.lin(x_src)
+        if self.lin_edge is None:
+            out = self.aggr_module(h, dst, dim_size=num_dst, x_index=src)
+        else:
+            msg = h.index_select(0, src) + self.lin_edge(edge_attr)
+            out = self.aggr_module(msg, dst, dim_size=num_dst)
+        if self.lin_out is not None:
+            out = self.lin_out(out)
+        if self.lin_root is not None:
+            out = out + self.lin_root(x_dst)
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def _sizes(self, x_src: Tensor, x_dst: OptTensor, edge_index: Adj,
+               size: Size) -> Tuple[int, int]:
+        num_src = x_src.size(0)
+        num_dst = num_src if x_dst is None else x_dst.size(0)
+        if is_sparse(edge_index):  # adj_t is [num_dst, num_src].
+            sparse_size = (edge_index.size(1), edge_index.size(0))
+            if size is None:
+                size = sparse_size
+            elif tuple(size) != sparse_size:
+                raise ValueError(f"'size' {tuple(size)} does not match the "
+                                 f"sparse adjacency's (num_src, num_dst) = "
+                                 f"{sparse_size}")
+        if isinstance(edge_index, EdgeIndex) and size is None:
+            size = (edge_index.num_rows, edge_index.num_cols)
+        if size is not None:
+            if size[0] is not None and size[0] != num_src:
+                raise ValueError(f"'size[0]' is {size[0]} but 'x' has "
+                                 f"{num_src} source nodes; pass "
+                                 f"size=({num_src}, ...)")
+            if (size[1] is not None and x_dst is not None
+                    and size[1] != num_dst):
+                raise ValueError(f"'size[1]' is {size[1]} but 'x' has "
+                                 f"{num_dst} destination nodes")
+            if size[1] is not None:
+                num_dst = size[1]
+        return num_src, num_dst
+
+    def _check_edges(self, src: Tensor, dst: Tensor, num_src: int,
+                     num_dst: int) -> None:
+        # Range checks cost a host sync: run them once per graph. The
+        # references keep the checked memory from being reused meanwhile.
+        key = tensor_key(src, num_src, num_dst, tensor_key(dst))
+        if (key is not None and self._checked is not None
+                and key == self._checked[0]):
+            return
+        check_index_range('edge_index[0]', src, num_src, 'num_src_nodes')
+        check_index_range('edge_index[1]', dst, num_dst, 'num_dst_nodes')
+        self._checked = None if key is None else (key, src, dst)
+
+    def _edge_features(self, edge_attr: OptTensor, value: OptTensor,
+                       num_edges: int) -> OptTensor:
+        if self.lin_edge is None:
+            if edge_attr is not None:
+                raise ValueError("'edge_attr' was given but the layer has no "
+                                 "edge features; build it with "
+                                 "edge_dim=edge_attr.size(-1)")
+            return None
+        if edge_attr is None and value is not None and value.dim() == 2:
+            edge_attr = value  # Features stored in the sparse adjacency.
+        if edge_attr is None:
+            raise ValueError(f"The layer was built with edge_dim="
+                             f"{self.edge_dim} but got no 'edge_attr'")
+        if edge_attr.dim() == 1:
+            edge_attr = edge_attr.view(-1, 1)
+        check_features('edge_attr', edge_attr, self.edge_dim, 'edge_dim')
+        if edge_attr.size(0) != num_edges:
+            raise ValueError(f"'edge_attr' has {edge_attr.size(0)} rows but "
+                             f"'edge_index' has {num_edges} edges")
+        return edge_attr
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state['_checked'] = None  # A cache, not state.
+        return state
+
+    def __repr__(self) -> str:
+        args = [str(self.in_channels[0]) if self.in_channels[0] ==
+                self.in_channels[1] else str(self.in_channels),
+                str(self.out_channels)]
+        if self.edge_dim is not None:
+            args.append(f'edge_dim={self.edge_dim}')
+        if self.num_layers != 1:
+            args.append(f'num_layers={self.num_layers}')
+        if self.bidirectional:
+            args.append('bidirectional=True')
+        return f'{self.__class__.__name__}({", ".join(args)})'
