@@ -264,12 +264,14 @@ class GRULayer(torch.autograd.Function):
             dh.zero_()
             dh[layout.last_row] = grad_out
         for t in range(len(sizes) - 1, -1, -1):
-            size = sizes[t]
-            c_t = c[offsets[t]:offsets[t] + size]
-            c_t.view(size, 4, hidden).mul_(
-                dh[offsets[t]:offsets[t] + size].unsqueeze(1))
-            if t > 0:
-                dh[offsets[t - 1]:offsets[t - 1] + size].addmm_(c_t, w_aug)
+            offset, prev = offsets[t], offsets[t - 1] if t > 0 else 0
+            for lo in range(offset, offset + sizes[t], CHUNK):
+                hi = min(lo + CHUNK, offset + sizes[t])
+                c_t = c[lo:hi]
+                c_t.view(hi - lo, 4, hidden).mul_(dh[lo:hi].unsqueeze(1))
+                if t > 0:
+                    dh[prev + lo - offset:prev + hi - offset].addmm_(
+                        c_t, w_aug)
 
         # Now c[:, :3H] = d(W_h h + b_h). Accumulate the hidden weight
         # gradients, then overwrite its third block with d(pre-n) = dh a,
