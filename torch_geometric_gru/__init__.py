@@ -3,12 +3,16 @@ messages as a sequence: exact, padding-free, CPU and CUDA."""
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.conv import GRUConv
+from torch_geometric_gru.mingru import MinGRUAggregation
+from torch_geometric_gru.sequence import SequenceAggregation
 
 __version__ = '0.1.0'
 
 __all__ = [
     'GRUAggregation',
     'GRUConv',
+    'MinGRUAggregation',
+    'SequenceAggregation',
     'PackedLayout',
     '__version__',
 ]

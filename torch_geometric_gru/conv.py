@@ -17,7 +17,9 @@ from torch_geometric_gru._checks import (
     check_index_range,
 )
 from torch_geometric_gru.aggr import GRUAggregation
+from torch_geometric_gru.mingru import MinGRUAggregation
 from torch_geometric_gru.packing import tensor_key
+from torch_geometric_gru.sequence import SequenceAggregation
 
 
 def edge_parts(edge_index: Adj) -> Tuple[Tensor, Tensor, OptTensor]:
@@ -102,6 +104,24 @@ class GRUConv(MessagePassing):
             (default: :obj:`False`)
         dropout (float, optional): Dropout between stacked GRU layers.
             (default: :obj:`0.0`)
+        cell (str, optional): The recurrent cell: :obj:`"gru"` (a
+            :class:`torch.nn.GRU`, exact and sequential in the degree) or
+            :obj:`"mingru"` (the :class:`~torch_geometric_gru.MinGRUAggregation`,
+            whose gates do not read the state and which reduces every
+            sequence in :math:`O(\log \deg)` rounds; one layer, one
+            direction). (default: :obj:`"gru"`)
+        positional_encoding (str, optional): :obj:`"sinusoidal"` or
+            :obj:`"learned"` encoding of each message's rank, added to the
+            message. (default: :obj:`None`)
+        shuffle (bool, optional): Read each neighbourhood in a fresh random
+            order at every training forward. (default: :obj:`False`)
+        num_permutations (int, optional): Average over this many random
+            neighbour orders in evaluation mode. (default: :obj:`1`)
+        max_length (int, optional): Read a random subset of at most this
+            many in-edges per node (an opt-in change of the model for
+            graphs with huge hubs). (default: :obj:`None`)
+        seed (int, optional): Seeds the random orders and subsets.
+            (default: :obj:`None`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -125,17 +145,38 @@ class GRUConv(MessagePassing):
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
+        cell: str = 'gru',
+        positional_encoding: Optional[str] = None,
+        shuffle: bool = False,
+        num_permutations: int = 1,
+        max_length: Optional[int] = None,
+        seed: Optional[int] = None,
         **kwargs,
     ):
         if 'aggr' in kwargs:
             raise TypeError("'GRUConv' aggregates with its own GRU; use "
                             "'GRUAggregation' as 'aggr=' of another conv "
                             "instead")
-        aggr = GRUAggregation(out_channels, out_channels,
-                              num_layers=num_layers,
-                              bidirectional=bidirectional, dropout=dropout,
-                              bias=bias)
+        order = dict(positional_encoding=positional_encoding,
+                     shuffle=shuffle, num_permutations=num_permutations,
+                     max_length=max_length, seed=seed)
+        if cell == 'gru':
+            aggr = GRUAggregation(out_channels, out_channels,
+                                  num_layers=num_layers,
+                                  bidirectional=bidirectional,
+                                  dropout=dropout, bias=bias, **order)
+        elif cell == 'mingru':
+            if num_layers != 1 or bidirectional:
+                raise ValueError("cell='mingru' has one layer and one "
+                                 "direction; drop 'num_layers' and "
+                                 "'bidirectional'")
+            aggr = MinGRUAggregation(out_channels, out_channels, bias=bias,
+                                     **order)
+        else:
+            raise ValueError(f"'cell' must be 'gru' or 'mingru' "
+                             f"(got {cell!r})")
         super().__init__(aggr=aggr, **kwargs)
+        self.cell = cell
 
         if isinstance(in_channels, int):
             in_channels = (in_channels, in_channels)
@@ -292,8 +333,11 @@ class GRUConv(MessagePassing):
                 str(self.out_channels)]
         if self.edge_dim is not None:
             args.append(f'edge_dim={self.edge_dim}')
+        if self.cell != 'gru':
+            args.append(f'cell={self.cell!r}')
         if self.num_layers != 1:
             args.append(f'num_layers={self.num_layers}')
         if self.bidirectional:
             args.append('bidirectional=True')
+        args += SequenceAggregation.extra_repr_args(self.aggr_module)
         return f'{self.__class__.__name__}({", ".join(args)})'

@@ -193,6 +193,31 @@ class PackedLayout:
         length = self.degree[self.nodes][k]
         return offsets[length - 1 - step] + k
 
+    @cached_property
+    def pair_rounds(self) -> List[Tuple[Tensor, Tensor]]:
+        r"""The plan of a pairwise tree over steps: in each round, step
+        :obj:`2m + 1` of every sequence is combined into step :obj:`2m`, so
+        :math:`\lceil \log_2 T \rceil` rounds reduce every sequence to one
+        row. Each round is :obj:`(left, right, paired)`: the rows that
+        survive (all rows of even steps, in packed order), the row that
+        follows each of them in its sequence, and whether it exists (where
+        not, :obj:`right` repeats :obj:`left`)."""
+        rounds = []
+        sizes = self.batch_sizes_list
+        step = self.step
+        offsets = torch.tensor(self.offsets, device=self.device)
+        rank = torch.arange(self.num_packed, device=self.device) - \
+            offsets[step]
+        while len(sizes) > 1:
+            size = torch.tensor(sizes + [0], device=self.device)
+            left = (step % 2 == 0).nonzero().view(-1)
+            step, rank = step[left], rank[left]
+            paired = rank < size[step + 1]
+            right = torch.where(paired, left + size[step], sum(sizes))
+            rounds.append((left, right))
+            step, sizes = step // 2, sizes[0::2]
+        return rounds
+
     def pack(self, x: Tensor) -> Tensor:
         r"""Gathers the rows of :obj:`x` (one per element) in packed order."""
         return x.index_select(0, self.perm)

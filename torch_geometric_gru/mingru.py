@@ -1,0 +1,116 @@
+r"""The minGRU aggregation: a GRU whose gates do not read the state, so
+that every sequence reduces in :math:`O(\log T)` vectorised rounds instead
+of :math:`T` sequential steps."""
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.dense.linear import Linear
+
+from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.sequence import SequenceAggregation
+
+
+def affine_reduce(a: Tensor, b: Tensor, layout: PackedLayout,
+                  src: Optional[Tensor] = None) -> Tensor:
+    r"""Composes the affine maps :math:`h \mapsto a_p \odot h + b_p` of
+    the packed rows :math:`p` of every sequence of :obj:`layout`, in order,
+    and applies them to :math:`h_0 = 0`. Packed row :obj:`p` uses row
+    :obj:`src[p]` of :obj:`a` and :obj:`b` (row :obj:`p` if :obj:`src` is
+    :obj:`None`).
+
+    A pairwise tree over steps (:attr:`PackedLayout.pair_rounds`) does it
+    in :math:`\lceil \log_2 T \rceil` vectorised rounds and
+    :math:`O(|\mathcal{E}| \cdot H)` work. The composition of a step pair
+    is :math:`(a_2 a_1, a_2 b_1 + b_2)`: products and sums only, no
+    differences of cumulative sums, so nothing cancels however long the
+    sequence (a product of many :math:`a_t < 1` underflows towards its true,
+    tiny value). Returns :obj:`[num_sequences, H]` in packed order."""
+    rounds = layout.pair_rounds
+    if not rounds:  # One step: h = b.
+        return b if src is None else b.index_select(0, src)
+
+    # Every level carries one extra row past the end, the identity map
+    # (a = 1, b = 0), for the rows that have no partner to combine with.
+    a = torch.cat([a, a.new_ones(1, a.size(1))])
+    b = torch.cat([b, b.new_zeros(1, b.size(1))])
+    for i, (left, right) in enumerate(rounds):
+        if i == 0 and src is not None:
+            # Read the first round straight from the source rows.
+            ext = torch.cat([src, src.new_full((1, ), a.size(0) - 1)])
+            left, right = src.index_select(0, left), ext.index_select(0, right)
+        last = i == len(rounds) - 1
+        a_right = a.index_select(0, right)
+        b_next = torch.addcmul(b.index_select(0, right), a_right,
+                               b.index_select(0, left))
+        if last:
+            return b_next
+        a_next = a_right * a.index_select(0, left)
+        a = torch.cat([a_next, a_next.new_ones(1, a.size(1))])
+        b = torch.cat([b_next, b_next.new_zeros(1, b.size(1))])
+    return b
+
+
+class MinGRUAggregation(SequenceAggregation):
+    r"""The minGRU aggregation of the `"Were RNNs All We Needed?"
+    <https://arxiv.org/abs/2410.01201>`_ paper (Feng et al., 2024): every
+    node reads its incoming messages as a sequence with
+
+    .. math::
+        \mathbf{z}_t &= \sigma(\mathbf{W}_z \mathbf{x}_t + \mathbf{b}_z) \\
+        \tilde{\mathbf{h}}_t &= \mathbf{W}_h \mathbf{x}_t + \mathbf{b}_h \\
+        \mathbf{h}_t &= (1 - \mathbf{z}_t) \odot \mathbf{h}_{t-1} +
+        \mathbf{z}_t \odot \tilde{\mathbf{h}}_t, \qquad
+        \mathbf{h}_0 = \mathbf{0},
+
+    and its final state :math:`\mathbf{h}_{\deg(i)}` is the aggregate.
+    Since the gates do not read :math:`\mathbf{h}`, each step is an affine
+    map of the state and a sequence is their composition, computed for all
+    nodes at once by a pairwise tree of :math:`\lceil \log_2 T \rceil`
+    vectorised rounds (:func:`affine_reduce`) instead of :math:`T`
+    sequential steps. The result equals the sequential definition up to
+    floating-point rounding, and keeps every contract of
+    :class:`~torch_geometric_gru.GRUAggregation` (order = element order,
+    batch invariance, zeros for empty groups, input checks, the order
+    options).
+
+    .. warning::
+
+        :class:`MinGRUAggregation` is not a permutation-invariant operator.
+
+    Args:
+        in_channels (int): Size of each input sample.
+        out_channels (int): Size of the state.
+        bias (bool, optional): If set to :obj:`False`, :math:`\mathbf{b}_z`
+            and :math:`\mathbf{b}_h` are left out. (default: :obj:`True`)
+        **kwargs (optional): The order options of
+            :class:`~torch_geometric_gru.sequence.SequenceAggregation`.
+
+    Shapes:
+        - **input:** elements :math:`(|\mathcal{E}|, F_{in})`,
+          index :math:`(|\mathcal{E}|)` or ptr :math:`(|\mathcal{V}| + 1)`
+        - **output:** :math:`(|\mathcal{V}|, F_{out})`
+    """
+    def __init__(self, in_channels: int, out_channels: int,
+                 bias: bool = True, **kwargs):
+        super().__init__(in_channels, out_channels, **kwargs)
+        # One projection for [W_z; W_h]:
+        self.lin = Linear(in_channels, 2 * out_channels, bias=bias)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        self.lin.reset_parameters()
+
+    def sequence_final(self, x: Tensor, src: Optional[Tensor],
+                       layout: PackedLayout) -> Tensor:
+        if layout.num_packed == 0:
+            return x[:0, :1].expand(0, self.out_channels) * 0
+        # Gates and candidates depend on the input row alone: compute them
+        # once per row of `x` (once per node when node features are read by
+        # every out-edge) and let the first round gather them.
+        if src is not None and x.size(0) >= src.numel():
+            x, src = x.index_select(0, src), None
+        pre_z, candidate = self.lin(x).chunk(2, dim=-1)
+        z = torch.sigmoid(pre_z)
+        return affine_reduce(1 - z, z * candidate, layout, src)

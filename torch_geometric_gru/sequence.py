@@ -1,0 +1,251 @@
+r"""The base class of the aggregations that read every group as a sequence:
+input checks, the packed layout, and the options that set the order."""
+from typing import List, Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.aggr import Aggregation
+
+from torch_geometric_gru._checks import check_features
+from torch_geometric_gru.order import (
+    check_order_options,
+    random_keys,
+    random_subset,
+    rank_within_groups,
+    replicate,
+    sinusoidal_encoding,
+)
+from torch_geometric_gru.packing import LayoutCache, PackedLayout
+
+
+class SequenceAggregation(Aggregation):
+    r"""An aggregation that reads the elements of every group (the incoming
+    messages of a node) as a sequence, in the order they stand in :obj:`x`,
+    and returns one vector per group. Subclasses implement
+    :meth:`sequence_final`: the final state of every sequence of a
+    :class:`~torch_geometric_gru.PackedLayout`.
+
+    It owns what all such aggregations share: the input checks, a cached
+    layout per graph, the hoisted projection of node features
+    (:obj:`x_index`), and the options that set the order the sequence is
+    read in.
+
+    Args:
+        in_channels (int): Size of each input sample.
+        out_channels (int): Size of the recurrent state.
+        positional_encoding (str, optional): Adds an encoding of each
+            element's rank :math:`t = 0, 1, \ldots` in its sequence to the
+            input: :obj:`"sinusoidal"` (the transformer's encoding, width
+            :obj:`in_channels`) or :obj:`"learned"` (an embedding of the
+            rank; needs :obj:`max_length`). (default: :obj:`None`)
+        shuffle (bool, optional): If set to :obj:`True`, every training
+            forward reads each sequence in a fresh random order
+            (:math:`\pi`-SGD of Janossy pooling); evaluation reads the
+            given order. (default: :obj:`False`)
+        num_permutations (int, optional): In evaluation mode, averages the
+            output over this many random orders of every sequence, all in
+            one batched call; this makes the aggregation approximately
+            permutation-invariant. (default: :obj:`1`)
+        max_length (int, optional): If set, a sequence longer than this is
+            replaced by a uniformly random subset of :obj:`max_length` of
+            its elements, in their original relative order (a change of
+            the model for graphs whose hubs make sequences impractically
+            long; drawn anew at every forward). (default: :obj:`None`)
+        seed (int, optional): Seeds :obj:`self.generator`, from which
+            :obj:`shuffle`, :obj:`num_permutations` and :obj:`max_length`
+            draw (on the CPU, so a seed gives the same draws on every
+            device). (default: :obj:`None`)
+    """
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        positional_encoding: Optional[str] = None,
+        shuffle: bool = False,
+        num_permutations: int = 1,
+        max_length: Optional[int] = None,
+        seed: Optional[int] = None,
+    ):
+        super().__init__()
+        check_order_options(positional_encoding, num_permutations,
+                            max_length, in_channels)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.positional_encoding = positional_encoding
+        self.shuffle = shuffle
+        self.num_permutations = num_permutations
+        self.max_length = max_length
+        self.generator = torch.Generator()
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(seed)
+        self.pos_embedding = None
+        if positional_encoding == 'learned':
+            self.pos_embedding = torch.nn.Embedding(max_length, in_channels)
+        self._layouts = LayoutCache()
+
+    def reset_parameters(self):
+        if self.pos_embedding is not None:
+            self.pos_embedding.reset_parameters()
+
+    def sequence_final(self, x: Tensor, src: Optional[Tensor],
+                       layout: PackedLayout) -> Tensor:
+        r"""Returns the final state of every sequence of :obj:`layout`, of
+        shape :obj:`[layout.num_sequences, F_out]` in packed order; packed
+        row :obj:`p` reads :obj:`x[src[p]]` (:obj:`x[p]` if :obj:`src` is
+        :obj:`None`)."""
+        raise NotImplementedError
+
+    def __call__(self, x: Tensor, index: Optional[Tensor] = None,
+                 ptr: Optional[Tensor] = None, *args, **kwargs) -> Tensor:
+        check_features('x', x, self.in_channels)
+        # PyG's base class would read a missing `index` as "one group";
+        # for a sequence model that silently fixes an order, so ask:
+        if index is None and ptr is None:
+            raise ValueError(
+                f"'{self.__class__.__name__}' needs 'index' (the node of "
+                f"each row of 'x') or 'ptr' (CSR boundaries); to read all "
+                f"of 'x' as one sequence pass "
+                f"'index=torch.zeros(x.size(0), dtype=torch.long)'")
+        return super().__call__(x, index, ptr, *args, **kwargs)
+
+    def forward(
+        self,
+        x: Tensor,
+        index: Optional[Tensor] = None,
+        ptr: Optional[Tensor] = None,
+        dim_size: Optional[int] = None,
+        dim: int = -2,
+        max_num_elements: Optional[int] = None,
+        x_index: Optional[Tensor] = None,
+    ) -> Tensor:
+        r"""Aggregates the rows of :obj:`x` per node.
+
+        Args:
+            x (torch.Tensor): The elements (messages), of shape
+                :obj:`[num_elements, in_channels]`.
+            index (torch.Tensor, optional): The node of each element, of
+                shape :obj:`[num_elements]`; need not be sorted.
+                One of :obj:`index` or :obj:`ptr` must be given.
+            ptr (torch.Tensor, optional): CSR boundaries of shape
+                :obj:`[dim_size + 1]` when :obj:`x` is grouped by node.
+            dim_size (int, optional): The number of nodes; nodes without
+                elements get zeros. (default: :obj:`index.max() + 1`)
+            dim (int, optional): The dimension to aggregate over; must be
+                the first of a 2-D :obj:`x`. (default: :obj:`-2`)
+            max_num_elements (int, optional): If given, only the *first*
+                :obj:`max_num_elements` elements of each sequence are read
+                (a truncation you opt into; see :obj:`max_length` for a
+                random subset). (default: :obj:`None`)
+            x_index (torch.Tensor, optional): If given, element :obj:`e` is
+                the row :obj:`x[x_index[e]]`, and :obj:`index` has one entry
+                per element: node features read by every out-edge are then
+                projected once per node, not once per edge
+                (:class:`~torch_geometric_gru.GRUConv` does this).
+                (default: :obj:`None`)
+        """
+        check_features('x', x, self.in_channels)
+        if dim not in (-2, 0):
+            raise ValueError(f"'{self.__class__.__name__}' aggregates over "
+                             f"the rows of a 2-D 'x'; pass dim=0 or dim=-2 "
+                             f"(got dim={dim})")
+        layout, src, copies = self.plan(x, index, ptr, dim_size,
+                                        max_num_elements, x_index)
+        if self.positional_encoding is not None:
+            x = x.index_select(0, src) + self.encoding(layout, x)
+            src = None
+        out = layout.unpack_final(self.sequence_final(x, src, layout))
+        if copies > 1:
+            out = out.view(copies, -1, out.size(-1)).mean(0)
+        return out
+
+    def layout(
+        self,
+        x: Tensor,
+        index: Optional[Tensor] = None,
+        ptr: Optional[Tensor] = None,
+        dim_size: Optional[int] = None,
+        max_num_elements: Optional[int] = None,
+    ) -> PackedLayout:
+        r"""Returns the (cached) packed layout of :obj:`index` or
+        :obj:`ptr` for the rows of :obj:`x`, in the given order."""
+        return self._layouts.get(x.size(0), index, ptr, dim_size,
+                                 max_num_elements)[0]
+
+    def plan(
+        self,
+        x: Tensor,
+        index: Optional[Tensor],
+        ptr: Optional[Tensor],
+        dim_size: Optional[int],
+        max_num_elements: Optional[int],
+        x_index: Optional[Tensor],
+    ) -> Tuple[PackedLayout, Tensor, int]:
+        r"""Returns the layout to read, the row of :obj:`x` that each packed
+        row reads, and the number of copies of every node (random orders to
+        average over)."""
+        num_elements = x.size(0) if x_index is None else x_index.numel()
+        layout, src = self._layouts.get(num_elements, index, ptr, dim_size,
+                                        max_num_elements, x_index, x.size(0))
+        copies = 1 if self.training else self.num_permutations
+        shuffle = (self.shuffle and self.training) or copies > 1
+        subset = (self.max_length is not None
+                  and layout.num_steps > self.max_length)
+        if not shuffle and not subset:
+            return layout, src, 1
+
+        # A random plan: built anew at every call, from the checked input.
+        num_nodes = layout.num_nodes
+        if index is None:
+            index = torch.repeat_interleave(
+                torch.arange(num_nodes, device=ptr.device), ptr.diff(),
+                output_size=num_elements)
+        index = index.long()
+        elements, groups = replicate(index, num_nodes, copies)
+        keep: List[Tensor] = []
+        if max_num_elements is not None:
+            first = rank_within_groups(groups, num_nodes * copies,
+                                       torch.zeros_like(groups))
+            keep.append(first < max_num_elements)
+        if subset:
+            keep.append(random_subset(groups, num_nodes * copies,
+                                      self.max_length, self.generator))
+        if keep:
+            mask = keep[0] if len(keep) == 1 else keep[0] & keep[1]
+            elements, groups = elements[mask], groups[mask]
+        if shuffle:
+            key = random_keys(groups.numel(), self.generator, groups.device)
+            order = torch.sort(key).indices
+            elements, groups = elements[order], groups[order]
+        layout = PackedLayout(groups, num_nodes * copies, validate=False)
+        src = elements.index_select(0, layout.perm)
+        if x_index is not None:
+            src = x_index.long().index_select(0, src)
+        return layout, src, copies
+
+    def encoding(self, layout: PackedLayout, x: Tensor) -> Tensor:
+        r"""The positional encoding of every packed row's rank."""
+        if self.pos_embedding is not None:
+            return self.pos_embedding(layout.step)
+        table = sinusoidal_encoding(layout.num_steps, self.in_channels,
+                                    x.dtype, x.device)
+        return table.index_select(0, layout.step)
+
+    def extra_repr_args(self) -> List[str]:
+        r"""Arguments beyond the channels shown by :meth:`__repr__`."""
+        args = []
+        if self.positional_encoding is not None:
+            args.append(f'positional_encoding={self.positional_encoding!r}')
+        if self.shuffle:
+            args.append('shuffle=True')
+        if self.num_permutations != 1:
+            args.append(f'num_permutations={self.num_permutations}')
+        if self.max_length is not None:
+            args.append(f'max_length={self.max_length}')
+        return args
+
+    def __repr__(self) -> str:
+        args = [f'{self.in_channels}', f'{self.out_channels}']
+        args += self.extra_repr_args()
+        return f'{self.__class__.__name__}({", ".join(args)})'
