@@ -5,6 +5,7 @@ from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.conv import GRUConv
 from torch_geometric_gru.mingru import MinGRUAggregation
 from torch_geometric_gru.sequence import SequenceAggregation
+from torch_geometric_gru import transforms
 
 __version__ = '0.1.0'
 
@@ -13,6 +14,7 @@ __all__ = [
     'GRUConv',
     'MinGRUAggregation',
     'SequenceAggregation',
+    'transforms',
     'PackedLayout',
     '__version__',
 ]
