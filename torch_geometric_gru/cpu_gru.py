@@ -22,6 +22,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+from torch.profiler import record_function
 
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.workspace import Workspace
@@ -182,7 +183,8 @@ def gru_layer(
         g = _empty(workspace, (num_rows, 4 * hidden), x)
     if save or sequence:
         u = _empty(workspace if save else None, (num_rows, hidden), x)
-    final = _recurrence(gates, layout, g, u, workspace)
+    with record_function('GRULayer.forward.steps'):
+        final = _recurrence(gates, layout, g, u, workspace)
     out = u if sequence else final
     return torch.sub(out, 0.5).mul_(2), g, u  # h = 2u - 1
 
@@ -222,80 +224,107 @@ class GRULayer(torch.autograd.Function):
         x, src, w_ih, w_hh, g, u, _ = ctx.saved_tensors
         layout: PackedLayout = ctx.layout
         workspace: Optional[Workspace] = ctx.workspace
-        sizes, offsets = layout.batch_sizes_list, layout.offsets
-        num_rows, hidden = u.size(0), u.size(1)
         need = ctx.needs_input_grad
+        num_rows, hidden = u.size(0), u.size(1)
 
-        def u_prev(rows: slice, out: Tensor) -> Tensor:
-            # u before each row: 1/2 (h = 0) on the first step, which
-            # occupies the rows [0, sizes[0]).
-            lo = min(max(rows.start, sizes[0]), rows.stop)
-            out[:lo - rows.start].fill_(0.5)
-            torch.index_select(u, 0, layout.prev_row[lo:rows.stop],
-                               out=out[lo - rows.start:])
-            return out
-
-        # Every factor that does not depend on the incoming gradient, per
-        # unit dh: the columns of `c` are d(pre-r), d(pre-z),
-        # d(W_hn h + b_hn) and the direct d(h_prev) = z; `a` is d(pre-n).
-        # With n = 2s - 1 and h_prev = 2 u_prev - 1:
-        #   1 - n^2 = 4 s (1 - s),   h_prev - n = 2 (u_prev - s).
-        c = _empty(workspace, (num_rows, 4 * hidden), g)
-        a = _empty(workspace, (num_rows, hidden), g)
-        for rows in _chunks(0, num_rows):
-            r, z, ghn, s = g[rows].view(-1, 4, hidden).unbind(1)
-            c_r, c_z, c_n, c_h = c[rows].view(-1, 4, hidden).unbind(1)
-            a_rows = a[rows]
-            torch.addcmul(s, s, s, value=-1, out=a_rows)  # s (1 - s)
-            a_rows.addcmul_(a_rows, z, value=-1).mul_(4)
-            torch.mul(a_rows, r, out=c_n)
-            torch.mul(c_n, ghn, out=c_r)
-            c_r.addcmul_(c_r, r, value=-1)
-            u_prev(rows, c_z).sub_(s).mul_(torch.addcmul(z, z, z, value=-1))
-            c_z.mul_(2)
-            c_h.copy_(z)
-        w_aug = torch.cat([w_hh, torch.eye(hidden, dtype=u.dtype,
-                                           device=u.device)])
-
-        dh = _empty(workspace, (num_rows, hidden), g)
-        if ctx.sequence:
-            dh.copy_(grad_out)
-        else:
-            dh.zero_()
-            dh[layout.last_row] = grad_out
-        for t in range(len(sizes) - 1, -1, -1):
-            offset, prev = offsets[t], offsets[t - 1] if t > 0 else 0
-            for lo in range(offset, offset + sizes[t], CHUNK):
-                hi = min(lo + CHUNK, offset + sizes[t])
-                c_t = c[lo:hi]
-                c_t.view(hi - lo, 4, hidden).mul_(dh[lo:hi].unsqueeze(1))
-                if t > 0:
-                    dh[prev + lo - offset:prev + hi - offset].addmm_(
-                        c_t, w_aug)
+        with record_function('GRULayer.backward.gate_derivatives'):
+            c, a = _gate_derivatives(g, u, layout, workspace)
+        with record_function('GRULayer.backward.steps'):
+            dh = _empty(workspace, (num_rows, hidden), g)
+            if ctx.sequence:
+                dh.copy_(grad_out)
+            else:
+                dh.zero_()
+                dh[layout.last_row] = grad_out
+            _backward_steps(c, dh, w_hh, layout)
 
         # Now c[:, :3H] = d(W_h h + b_h). Accumulate the hidden weight
         # gradients, then overwrite its third block with d(pre-n) = dh a,
         # which makes c[:, :3H] the gradient of the input gates W_i x + b_i.
         # b_hr and b_hz act like b_ir and b_iz: they share their gradients.
-        grad_w_hh = w_hh.new_zeros(w_hh.shape)
-        grad_b_hh = w_hh.new_zeros(3 * hidden)
-        grad_gi = c[:, :3 * hidden]
-        h_prev = _empty(workspace, (min(CHUNK, num_rows), hidden), g)
-        for rows in _chunks(0, num_rows):
-            grad_gh = grad_gi[rows]
-            if need[2]:
-                h_rows = u_prev(rows, h_prev[:rows.stop - rows.start])
-                grad_w_hh.addmm_(grad_gh.t(), h_rows.mul_(2).sub_(1))
-            grad_b_hh += grad_gh.sum(0)
-            torch.mul(dh[rows], a[rows], out=grad_gh[:, 2 * hidden:])
+        with record_function('GRULayer.backward.hidden_weight_grads'):
+            grad_w_hh = w_hh.new_zeros(w_hh.shape)
+            grad_b_hh = w_hh.new_zeros(3 * hidden)
+            grad_gi = c[:, :3 * hidden]
+            h_prev = _empty(workspace, (min(CHUNK, num_rows), hidden), g)
+            for rows in _chunks(0, num_rows):
+                grad_gh = grad_gi[rows]
+                if need[2]:
+                    h_rows = _u_prev(u, layout, rows,
+                                     h_prev[:rows.stop - rows.start])
+                    grad_w_hh.addmm_(grad_gh.t(), h_rows.mul_(2).sub_(1))
+                grad_b_hh += grad_gh.sum(0)
+                torch.mul(dh[rows], a[rows], out=grad_gh[:, 2 * hidden:])
 
-        grad_x, grad_w_ih, grad_b_ih = _input_grads(
-            grad_gi, x, src, w_ih, need[0], need[1])
+        with record_function('GRULayer.backward.input_grads'):
+            grad_x, grad_w_ih, grad_b_ih = _input_grads(
+                grad_gi, x, src, w_ih, need[0], need[1])
         if workspace is not None:
             workspace.release(c, a, dh, h_prev)
         return (grad_x, grad_w_ih, grad_w_hh if need[2] else None,
                 grad_b_ih if need[3] else None,
                 grad_b_hh if need[4] else None, None, None, None, None)
+
+
+def _u_prev(u: Tensor, layout: PackedLayout, rows: slice,
+            out: Tensor) -> Tensor:
+    r"""Writes :math:`u` before each of the packed rows :obj:`rows` to
+    :obj:`out`: 1/2 (h = 0) on the first step, which occupies the rows
+    :obj:`[0, batch_sizes[0])`."""
+    lo = min(max(rows.start, layout.batch_sizes_list[0]), rows.stop)
+    out[:lo - rows.start].fill_(0.5)
+    torch.index_select(u, 0, layout.prev_row[lo:rows.stop],
+                       out=out[lo - rows.start:])
+    return out
+
+
+def _gate_derivatives(g: Tensor, u: Tensor, layout: PackedLayout,
+                      workspace: Optional[Workspace],
+                      ) -> Tuple[Tensor, Tensor]:
+    r"""Every factor of the backward that does not depend on the incoming
+    gradient, per unit :math:`dh`: the columns of :obj:`c` are d(pre-r),
+    d(pre-z), d(W_hn h + b_hn) and the direct d(h_prev) = z; :obj:`a` is
+    d(pre-n). With :math:`n = 2s - 1` and :math:`h_{prev} = 2 u_{prev} - 1`:
+    :math:`1 - n^2 = 4 s (1 - s)` and :math:`h_{prev} - n = 2 (u_{prev} -
+    s)`."""
+    num_rows, hidden = u.size(0), u.size(1)
+    c = _empty(workspace, (num_rows, 4 * hidden), g)
+    a = _empty(workspace, (num_rows, hidden), g)
+    for rows in _chunks(0, num_rows):
+        r, z, ghn, s = g[rows].view(-1, 4, hidden).unbind(1)
+        c_r, c_z, c_n, c_h = c[rows].view(-1, 4, hidden).unbind(1)
+        a_rows = a[rows]
+        torch.addcmul(s, s, s, value=-1, out=a_rows)  # s (1 - s)
+        a_rows.addcmul_(a_rows, z, value=-1).mul_(4)
+        torch.mul(a_rows, r, out=c_n)
+        torch.mul(c_n, ghn, out=c_r)
+        c_r.addcmul_(c_r, r, value=-1)
+        _u_prev(u, layout, rows, c_z).sub_(s).mul_(
+            torch.addcmul(z, z, z, value=-1))
+        c_z.mul_(2)
+        c_h.copy_(z)
+    return c, a
+
+
+def _backward_steps(c: Tensor, dh: Tensor, w_hh: Tensor,
+                    layout: PackedLayout) -> None:
+    r"""The sequential part of the backward, in place: turns :obj:`c` into
+    the gate gradients and :obj:`dh` (holding the gradient of the state
+    after each row from outside) into the total gradient of each state.
+    With :obj:`w_aug = [W_hh; I]`, one GEMM per step back-propagates through
+    all three hidden projections and the direct path."""
+    hidden = dh.size(1)
+    sizes, offsets = layout.batch_sizes_list, layout.offsets
+    w_aug = torch.cat([w_hh, torch.eye(hidden, dtype=dh.dtype,
+                                       device=dh.device)])
+    for t in range(len(sizes) - 1, -1, -1):
+        offset, prev = offsets[t], offsets[t - 1] if t > 0 else 0
+        for lo in range(offset, offset + sizes[t], CHUNK):
+            hi = min(lo + CHUNK, offset + sizes[t])
+            c_t = c[lo:hi]
+            c_t.view(hi - lo, 4, hidden).mul_(dh[lo:hi].unsqueeze(1))
+            if t > 0:
+                dh[prev + lo - offset:prev + hi - offset].addmm_(c_t, w_aug)
 
 
 def _input_grads(grad_gi: Tensor, x: Tensor, src: Optional[Tensor],

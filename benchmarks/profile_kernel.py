@@ -1,0 +1,63 @@
+r"""Where the time of :class:`torch_geometric_gru.GRUAggregation` goes on
+CPU: a :mod:`torch.profiler` table of the kernel's phases and of the ATen
+ops, for the forward (inference) or a training step. Usage::
+
+    python benchmarks/profile_kernel.py --graph pubmed --mode train
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from aggr_speed import GRAPHS, build_graph  # noqa: E402
+
+from torch_geometric_gru import GRUAggregation  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--graph', default='pubmed', choices=list(GRAPHS))
+    parser.add_argument('--mode', default='train',
+                        choices=['forward', 'train'])
+    parser.add_argument('--channels', type=int, default=64)
+    parser.add_argument('--hidden', type=int, default=64)
+    parser.add_argument('--iterations', type=int, default=3)
+    parser.add_argument('--rows', type=int, default=25)
+    args = parser.parse_args()
+
+    graph = build_graph(args.graph)
+    edge_index, num_nodes = graph['edge_index'], graph['num_nodes']
+    torch.manual_seed(0)
+    msg = torch.randn(num_nodes, args.channels)[edge_index[0]]
+    msg.requires_grad_(args.mode == 'train')
+    aggr = GRUAggregation(args.channels, args.hidden)
+    weight = torch.randn(num_nodes, args.hidden)
+
+    def step():
+        if args.mode == 'forward':
+            with torch.no_grad():
+                aggr(msg, edge_index[1], dim_size=num_nodes)
+        else:
+            aggr(msg, edge_index[1], dim_size=num_nodes).backward(weight)
+
+    step()  # Builds the layout and fills the workspace.
+    t = time.perf_counter()
+    for _ in range(args.iterations):
+        step()
+    print(f'{args.graph}, {args.mode}: '
+          f'{(time.perf_counter() - t) / args.iterations * 1e3:.1f} ms per '
+          f'call without the profiler')
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.iterations):
+            step()
+    table = prof.key_averages()
+    print(table.table(sort_by='cpu_time_total', row_limit=args.rows))
+
+
+if __name__ == '__main__':
+    main()
