@@ -27,28 +27,33 @@ def affine_reduce(a: Tensor, b: Tensor, layout: PackedLayout,
     sequence (a product of many :math:`a_t < 1` underflows towards its true,
     tiny value). Returns :obj:`[num_sequences, H]` in packed order."""
     rounds = layout.pair_rounds
-    if not rounds:  # One step: h = b.
-        return b if src is None else b.index_select(0, src)
+    num_first = layout.batch_sizes_list[0] if layout.num_packed else 0
 
-    # Every level carries one extra row past the end, the identity map
-    # (a = 1, b = 0), for the rows that have no partner to combine with.
-    a = torch.cat([a, a.new_ones(1, a.size(1))])
-    b = torch.cat([b, b.new_zeros(1, b.size(1))])
-    for i, (left, right) in enumerate(rounds):
+    def rows_of_first_level(lo: int, hi: int) -> Tensor:
+        return b[lo:hi] if src is None else b.index_select(0, src[lo:hi])
+
+    if not rounds:  # Every sequence has one row: h = b.
+        return rows_of_first_level(0, num_first)
+    if src is not None:  # The first round reads the source rows directly.
+        src = torch.cat([src, src.new_full((1, ), a.size(0))])
+    done = []  # Final states, in ranges of descending rank.
+    for i, (left, right, lo, hi) in enumerate(rounds):
+        if hi > lo:
+            done.append(rows_of_first_level(lo, hi) if i == 0 else b[lo:hi])
         if i == 0 and src is not None:
-            # Read the first round straight from the source rows.
-            ext = torch.cat([src, src.new_full((1, ), a.size(0) - 1)])
-            left, right = src.index_select(0, left), ext.index_select(0, right)
-        last = i == len(rounds) - 1
+            left, right = src.index_select(0, left), src.index_select(0, right)
+        # One identity row (a = 1, b = 0) past the end, for rows that have
+        # no partner in this round.
+        a = torch.cat([a, a.new_ones(1, a.size(1))])
+        b = torch.cat([b, b.new_zeros(1, b.size(1))])
         a_right = a.index_select(0, right)
         b_next = torch.addcmul(b.index_select(0, right), a_right,
                                b.index_select(0, left))
-        if last:
-            return b_next
-        a_next = a_right * a.index_select(0, left)
-        a = torch.cat([a_next, a_next.new_ones(1, a.size(1))])
-        b = torch.cat([b_next, b_next.new_zeros(1, b.size(1))])
-    return b
+        if i < len(rounds) - 1:
+            a = a_right * a.index_select(0, left)
+        b = b_next
+    done.append(b)
+    return torch.cat(done[::-1])
 
 
 class MinGRUAggregation(SequenceAggregation):

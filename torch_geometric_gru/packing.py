@@ -194,14 +194,21 @@ class PackedLayout:
         return offsets[length - 1 - step] + k
 
     @cached_property
-    def pair_rounds(self) -> List[Tuple[Tensor, Tensor]]:
-        r"""The plan of a pairwise tree over steps: in each round, step
-        :obj:`2m + 1` of every sequence is combined into step :obj:`2m`, so
-        :math:`\lceil \log_2 T \rceil` rounds reduce every sequence to one
-        row. Each round is :obj:`(left, right, paired)`: the rows that
-        survive (all rows of even steps, in packed order), the row that
-        follows each of them in its sequence, and whether it exists (where
-        not, :obj:`right` repeats :obj:`left`)."""
+    def pair_rounds(self) -> List[Tuple[Tensor, Tensor, int, int]]:
+        r"""The plan of a pairwise tree over steps. In each round, every
+        sequence still longer than one row combines its step :obj:`2m + 1`
+        into its step :obj:`2m`, so :math:`\lceil \log_2 T \rceil` rounds
+        reduce every sequence to one row; a sequence leaves the tree as
+        soon as it is down to one row, so later rounds only see the long
+        ones. Rows of a level are in packed order (step-major, then rank);
+        sequences keep their rank.
+
+        Each round is :obj:`(left, right, lo, hi)`: the sequences of ranks
+        :obj:`[lo, hi)` are down to one row, rows :obj:`[lo, hi)` of the
+        level, and leave; :obj:`left` are the rows that survive into the
+        next level (the even steps of the others) and :obj:`right` the row
+        that follows each of them, or one past the last row of the level
+        (an identity element goes there) where there is none."""
         rounds = []
         sizes = self.batch_sizes_list
         step = self.step
@@ -209,13 +216,15 @@ class PackedLayout:
         rank = torch.arange(self.num_packed, device=self.device) - \
             offsets[step]
         while len(sizes) > 1:
+            alive = sizes[1]  # Ranks >= sizes[1] are down to one row.
             size = torch.tensor(sizes + [0], device=self.device)
-            left = (step % 2 == 0).nonzero().view(-1)
+            left = ((step % 2 == 0) & (rank < alive)).nonzero().view(-1)
             step, rank = step[left], rank[left]
             paired = rank < size[step + 1]
             right = torch.where(paired, left + size[step], sum(sizes))
-            rounds.append((left, right))
-            step, sizes = step // 2, sizes[0::2]
+            rounds.append((left, right, alive, sizes[0]))
+            step = step // 2
+            sizes = [min(s, alive) for s in sizes[0::2]]
         return rounds
 
     def pack(self, x: Tensor) -> Tensor:

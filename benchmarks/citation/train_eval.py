@@ -1,0 +1,79 @@
+r"""Training and evaluation on a fixed (public) split: Adam, full batch, the
+test accuracy of the epoch with the best validation accuracy."""
+import time
+from typing import Callable, Dict, List
+
+import torch
+import torch.nn.functional as F
+
+
+@torch.no_grad()
+def evaluate(model, data) -> Dict[str, float]:
+    model.eval()
+    out = model(data.x, data.edge_index)
+    result = {}
+    for split in ('train', 'val', 'test'):
+        mask = data[f'{split}_mask']
+        result[f'{split}_loss'] = float(F.cross_entropy(out[mask],
+                                                        data.y[mask]))
+        result[f'{split}_acc'] = float(
+            (out[mask].argmax(-1) == data.y[mask]).float().mean())
+    return result
+
+
+def run_once(model, data, epochs: int, lr: float, weight_decay: float,
+             patience: int) -> Dict:
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr,
+                                 weight_decay=weight_decay)
+    best = dict(val_acc=-1.0, val_loss=float('inf'), test_acc=0.0, epoch=0)
+    curve: List[float] = []
+    train_time = 0.0
+    for epoch in range(1, epochs + 1):
+        t = time.perf_counter()
+        model.train()
+        optimizer.zero_grad()
+        out = model(data.x, data.edge_index)
+        loss = F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
+        loss.backward()
+        optimizer.step()
+        train_time += time.perf_counter() - t
+
+        info = evaluate(model, data)
+        curve.append(info['val_acc'])
+        if (info['val_acc'], -info['val_loss']) > (best['val_acc'],
+                                                   -best['val_loss']):
+            best = dict(val_acc=info['val_acc'], val_loss=info['val_loss'],
+                        test_acc=info['test_acc'], epoch=epoch)
+        if patience and epoch - best['epoch'] >= patience:
+            break
+    return dict(best, curve=curve, epoch_time=train_time / epoch,
+                epochs=epoch)
+
+
+def run(make: Callable[[], torch.nn.Module], data, runs: int, epochs: int,
+        lr: float, weight_decay: float, patience: int, seed: int = 0,
+        progress=None) -> Dict:
+    r"""Trains :obj:`runs` models (seeds :obj:`seed`, :obj:`seed + 1`, ...)
+    and returns their test accuracies, validation curves and epoch
+    times."""
+    results = []
+    for r in range(runs):
+        torch.manual_seed(seed + r)
+        model = make()
+        results.append(run_once(model, data, epochs, lr, weight_decay,
+                                patience))
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(test=f'{results[-1]["test_acc"]:.3f}')
+    acc = torch.tensor([r['test_acc'] for r in results])
+    return dict(
+        test_acc=acc.tolist(),
+        mean=float(acc.mean()),
+        std=float(acc.std()) if runs > 1 else 0.0,
+        val_acc=[r['val_acc'] for r in results],
+        best_epoch=[r['epoch'] for r in results],
+        curves=[r['curve'] for r in results],
+        epoch_time=float(torch.tensor([r['epoch_time']
+                                       for r in results]).median()),
+    )
+

@@ -1,0 +1,272 @@
+import os
+import socket
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import HeteroData
+from torch_geometric.nn import HeteroConv, SAGEConv, to_hetero
+from torch_geometric.typing import (
+    WITH_PYG_LIB,
+    WITH_TORCH_SCATTER,
+    WITH_TORCH_SPARSE,
+)
+from torch_geometric.utils import k_hop_subgraph
+
+from torch_geometric_gru import GRUAggregation, GRUConv
+from torch_geometric_gru.transforms import SortNeighbors
+
+
+class Net(torch.nn.Module):
+    def __init__(self, in_channels, hidden, out_channels):
+        super().__init__()
+        self.conv1 = GRUConv(in_channels, hidden)
+        self.conv2 = GRUConv(hidden, out_channels)
+
+    def forward(self, x, edge_index):
+        x = self.conv1(x, edge_index).relu()
+        return self.conv2(x, edge_index)
+
+
+def _random_graph(num_nodes=40, num_edges=160, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=gen)
+    x = torch.randn(num_nodes, 6, generator=gen)
+    return x, edge_index
+
+
+def test_two_hop_subgraph_gives_the_full_graph_outputs():
+    torch.manual_seed(0)
+    x, edge_index = _random_graph()
+    model = Net(6, 16, 8)
+    full = model(x, edge_index)
+    seeds = torch.tensor([3, 17, 25])
+    subset, sub_edge_index, mapping, edge_mask = k_hop_subgraph(
+        seeds, 2, edge_index, relabel_nodes=True, num_nodes=40)
+    # k_hop_subgraph keeps the edges in their original order, so every
+    # node keeps its neighbour order:
+    assert torch.equal(subset[sub_edge_index], edge_index[:, edge_mask])
+    out = model(x[subset], sub_edge_index)
+    assert torch.allclose(out[mapping], full[seeds], atol=1e-6)
+
+
+@pytest.mark.skipif(not (WITH_PYG_LIB or WITH_TORCH_SPARSE),
+                    reason='NeighborLoader needs pyg-lib or torch-sparse')
+def test_neighbor_loader_with_full_neighbourhoods():
+    from torch_geometric.data import Data
+    from torch_geometric.loader import NeighborLoader
+    torch.manual_seed(0)
+    x, edge_index = _random_graph()
+    # The sampler lists each node's neighbours in CSC order (by source
+    # id); sort the graph that way so that the order is the same.
+    data = SortNeighbors('id')(Data(x=x, edge_index=edge_index))
+    model = Net(6, 16, 8)
+    full = model(data.x, data.edge_index)
+    loader = NeighborLoader(data, num_neighbors=[-1, -1], batch_size=5,
+                            input_nodes=torch.arange(20))
+    for batch in loader:
+        out = model(batch.x, batch.edge_index)[:batch.batch_size]
+        assert torch.allclose(out, full[batch.n_id[:batch.batch_size]],
+                              atol=1e-6)
+
+
+def _hetero_data():
+    torch.manual_seed(0)
+    data = HeteroData()
+    data['paper'].x = torch.randn(6, 5)
+    data['author'].x = torch.randn(4, 3)
+    # Unsorted edges:
+    data['author', 'writes', 'paper'].edge_index = torch.tensor(
+        [[3, 0, 1, 0, 2, 3, 1], [5, 1, 1, 0, 4, 1, 2]])
+    data['paper', 'cites', 'paper'].edge_index = torch.tensor(
+        [[4, 0, 2, 5, 1, 0], [1, 3, 1, 0, 1, 2]])
+    data['paper', 'rev_writes', 'author'].edge_index = \
+        data['author', 'writes', 'paper'].edge_index.flip(0)
+    return data
+
+
+def test_to_hetero():
+    data = _hetero_data()
+
+    class Homo(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GRUConv((-1, -1), 8)
+
+        def forward(self, x, edge_index):
+            return self.conv(x, edge_index)
+
+    model = to_hetero(Homo(), data.metadata(), aggr='sum')
+    out = model(data.x_dict, data.edge_index_dict)
+    assert out['paper'].shape == (6, 8) and out['author'].shape == (4, 8)
+    # The same as running each relation's conv and summing:
+    convs = model.conv
+    expected = torch.zeros(6, 8)
+    for et in [('author', 'writes', 'paper'), ('paper', 'cites', 'paper')]:
+        conv = convs['__'.join(et)]
+        expected += conv((data[et[0]].x, data[et[2]].x),
+                         data[et].edge_index)
+    assert torch.allclose(out['paper'], expected, atol=1e-6)
+
+
+def test_hetero_conv():
+    data = _hetero_data()
+    conv = HeteroConv({
+        ('author', 'writes', 'paper'): GRUConv((-1, -1), 8),
+        ('paper', 'cites', 'paper'): GRUConv(-1, 8),
+        ('paper', 'rev_writes', 'author'): GRUConv((-1, -1), 8),
+    }, aggr='sum')
+    out = conv(data.x_dict, data.edge_index_dict)
+    et = ('paper', 'rev_writes', 'author')
+    expected = conv.convs[et]((data['paper'].x, data['author'].x),
+                              data[et].edge_index)
+    assert torch.allclose(out['author'], expected, atol=1e-6)
+    out['paper'].sum().backward()
+    grad = conv.convs[('paper', 'cites', 'paper')].lin.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('dtype,atol', [(torch.float, 1e-5),
+                                        (torch.double, 1e-12),
+                                        (torch.bfloat16, 5e-2),
+                                        (torch.float16, 5e-3)])
+def test_dtypes(dtype, atol):
+    torch.manual_seed(0)
+    x, edge_index = _random_graph()
+    model = Net(6, 16, 8)
+    expected = model.double()(x.double(), edge_index)
+    model = model.to(dtype)
+    xd = x.to(dtype).requires_grad_()
+    out = model(xd, edge_index)
+    assert out.dtype == dtype
+    assert torch.allclose(out.double(), expected, atol=atol)
+    out.float().sum().backward()
+    assert xd.grad.dtype == dtype and torch.isfinite(xd.grad).all()
+
+
+def test_nan_stays_in_its_node():
+    torch.manual_seed(0)
+    index = torch.tensor([0, 0, 1, 1, 2, 2, 2])
+    x = torch.randn(7, 4)
+    x[2, 1] = float('nan')  # A message of node 1.
+    aggr = GRUAggregation(4, 8)
+    out = aggr(x, index)
+    assert torch.isnan(out[1]).all()
+    assert torch.isfinite(out[[0, 2]]).all()
+    x.requires_grad_()
+    aggr(x, index)[[0, 2]].sum().backward()
+    assert torch.isfinite(x.grad[[0, 1, 4, 5, 6]]).all()
+
+
+def test_seeded_draws_are_deterministic():
+    torch.manual_seed(0)
+    x, edge_index = _random_graph()
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        conv = GRUConv(6, 8, shuffle=True, num_permutations=3,
+                       max_length=3, seed=5)
+        train = conv(x, edge_index)
+        conv.eval()
+        outs.append((train, conv(x, edge_index)))
+    assert torch.equal(outs[0][0], outs[1][0])
+    assert torch.equal(outs[0][1], outs[1][1])
+
+
+def test_state_dict_and_pickle_round_trips(tmp_path):
+    torch.manual_seed(0)
+    x, edge_index = _random_graph()
+    model = Net(6, 16, 8)
+    out = model(x, edge_index)
+    other = Net(6, 16, 8)
+    other.load_state_dict(model.state_dict())
+    assert torch.equal(other(x, edge_index), out)
+    path = tmp_path / 'model.pt'
+    torch.save(model, path)
+    loaded = torch.load(path, weights_only=False)
+    assert torch.equal(loaded(x, edge_index), out)
+    # Caches are not saved:
+    assert loaded.conv1.aggr_module._layouts._layout is not None
+    fresh = torch.load(path, weights_only=False)
+    assert fresh.conv1.aggr_module._layouts._layout is None
+    assert len(fresh.conv1.aggr_module.workspace._free) == 0
+
+
+def test_compile_matches_eager():
+    torch.manual_seed(0)
+    x, edge_index = _random_graph()
+
+    class Mixed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = GRUConv(6, 16)
+            self.conv2 = SAGEConv(16, 8, aggr=GRUAggregation(16, 16))
+
+        def forward(self, x, edge_index):
+            return self.conv2(self.conv1(x, edge_index).relu(), edge_index)
+
+    model = Mixed()
+    expected = model(x, edge_index)
+    expected.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    compiled = torch.compile(model)
+    out = compiled(x, edge_index)
+    assert torch.allclose(out, expected, atol=1e-5)
+    out.sum().backward()
+    for p, g in zip(model.parameters(), grads):
+        assert torch.allclose(p.grad, g, atol=1e-5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world_size, port, path):
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    os.environ['MASTER_ADDR'] = '127.0.0.1'
+    os.environ['MASTER_PORT'] = str(port)
+    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    torch.manual_seed(0)  # The same initial weights on every rank.
+    model = DistributedDataParallel(Net(6, 16, 3))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    x, edge_index = _random_graph(seed=rank)  # Each rank its own graph.
+    y = torch.randint(0, 3, (x.size(0), ),
+                      generator=torch.Generator().manual_seed(rank))
+    for _ in range(3):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x, edge_index), y).backward()
+        optimizer.step()
+    flat = torch.cat([p.detach().view(-1) for p in model.parameters()])
+    gathered = [torch.zeros_like(flat) for _ in range(world_size)]
+    dist.all_gather(gathered, flat)
+    if rank == 0:
+        torch.save(gathered, path)
+    dist.destroy_process_group()
+
+
+def test_distributed_data_parallel_keeps_replicas_in_sync(tmp_path):
+    import torch.multiprocessing as mp
+    path = str(tmp_path / 'params.pt')
+    mp.spawn(_ddp_worker, args=(2, _free_port(), path), nprocs=2,
+             join=True)
+    a, b = torch.load(path)
+    assert torch.equal(a, b)
+    torch.manual_seed(0)
+    initial = torch.cat([p.view(-1) for p in Net(6, 16, 3).parameters()])
+    assert not torch.allclose(a, initial)  # Training moved the weights.
+
+
+@pytest.mark.skipif(not WITH_TORCH_SCATTER,
+                    reason='torch-scatter is not installed: nothing to compare')
+def test_results_do_not_depend_on_torch_scatter(monkeypatch):
+    import torch_geometric.typing
+    torch.manual_seed(0)
+    x, edge_index = _random_graph()
+    model = SAGEConv(6, 8, aggr=GRUAggregation(6, 6))
+    out = model(x, edge_index)
+    monkeypatch.setattr(torch_geometric.typing, 'WITH_TORCH_SCATTER', False)
+    assert torch.allclose(model(x, edge_index), out, atol=1e-6)
