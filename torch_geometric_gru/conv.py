@@ -245,15 +245,12 @@ class GRUConv(MessagePassing):
                              "root_weight=False")
         src, dst, value = edge_parts(edge_index)
         num_src, num_dst = self._sizes(x_src, x_dst, edge_index, size)
-        self._check_edges(src, dst, num_src, num_dst)
         edge_attr = self._edge_features(edge_attr, value, src.numel())
 
         h = self.lin(x_src)
-        if self.lin_edge is None:
-            out = self.aggr_module(h, dst, dim_size=num_dst, x_index=src)
-        else:
-            msg = h.index_select(0, src) + self.lin_edge(edge_attr)
-            out = self.aggr_module(msg, dst, dim_size=num_dst)
+        if self.lin_edge is not None:
+            h = (h, self.lin_edge(edge_attr))
+        out = self._aggregate(h, src, dst, num_src, num_dst)
         if self.lin_out is not None:
             out = self.lin_out(out)
         if self.lin_root is not None:
@@ -261,6 +258,17 @@ class GRUConv(MessagePassing):
         if self.bias is not None:
             out = out + self.bias
         return out
+
+    # The range checks and the aggregation depend on the values of
+    # `edge_index`: under torch.compile they run eagerly as one opaque call.
+    @torch.compiler.disable
+    def _aggregate(self, h: Union[Tensor, Tuple[Tensor, Tensor]], src: Tensor,
+                   dst: Tensor, num_src: int, num_dst: int) -> Tensor:
+        self._check_edges(src, dst, num_src, num_dst)
+        if isinstance(h, Tensor):  # Node messages, read by every out-edge.
+            return self.aggr_module(h, dst, dim_size=num_dst, x_index=src)
+        msg = h[0].index_select(0, src) + h[1]
+        return self.aggr_module(msg, dst, dim_size=num_dst)
 
     def _sizes(self, x_src: Tensor, x_dst: OptTensor, edge_index: Adj,
                size: Size) -> Tuple[int, int]:

@@ -110,6 +110,11 @@ class SequenceAggregation(Aggregation):
                 f"'index=torch.zeros(x.size(0), dtype=torch.long)'")
         return super().__call__(x, index, ptr, *args, **kwargs)
 
+    # Everything below depends on the values of `index` (the layout, the
+    # step loop): under torch.compile, the aggregation runs eagerly as one
+    # opaque call, with its caches, instead of breaking the graph at every
+    # data-dependent op.
+    @torch.compiler.disable
     def forward(
         self,
         x: Tensor,
