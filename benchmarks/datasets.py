@@ -15,12 +15,24 @@ from torch import Tensor
 PLANETOID = ('Cora', 'CiteSeer', 'PubMed')
 TU = ('PROTEINS', 'ENZYMES', 'MUTAG')
 
+
+
+def _default_source() -> str:
+    candidates = [
+        os.environ.get('TORCH_GEOMETRIC_GRU_DATASETS'),
+        osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'shared',
+                 'datasets'),
+        '/work/shared/datasets',
+    ]
+    for path in candidates:
+        if path and osp.isdir(path):
+            return osp.abspath(path)
+    return osp.abspath(candidates[1])
+
+
 #: Where the raw datasets live: ``$TORCH_GEOMETRIC_GRU_DATASETS``, else the
 #: ``shared/datasets`` folder beside this repository.
-DEFAULT_SOURCE = os.environ.get(
-    'TORCH_GEOMETRIC_GRU_DATASETS',
-    osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'shared',
-             'datasets'))
+DEFAULT_SOURCE = _default_source()
 
 
 def dataset_available(name: str, source: Optional[str] = None) -> bool:
