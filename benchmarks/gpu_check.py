@@ -13,7 +13,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 import torch
 

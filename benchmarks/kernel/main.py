@@ -27,27 +27,8 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from datasets import load_dataset  # noqa: E402
-from models import MODELS, GraphNet  # noqa: E402
-
-from torch_geometric_gru.transforms import (  # noqa: E402
-    ShuffleNeighbors,
-    SortNeighbors,
-)
-
-
-def keep_order(data):
-    r"""A sort key that ties every edge: grouping edges by destination
-    (which PyG's LSTM and GRU aggregations need) keeps each node's order."""
-    return torch.zeros(data.edge_index.size(1))
-
-
-ORDERS = {
-    'edge': SortNeighbors(keep_order),
-    'degree': SortNeighbors('degree'),
-    'degree-desc': SortNeighbors('degree', descending=True),
-    'id': SortNeighbors('id'),
-    'random': ShuffleNeighbors(seed=0),
-}
+from models import GraphNet  # noqa: E402
+from options import MODELS, ORDERS, add_arguments, gru_options  # noqa
 
 
 def stratified_folds(y: torch.Tensor, folds: int, seed: int) -> List:
@@ -119,8 +100,6 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--dataset', default='PROTEINS',
                    choices=['PROTEINS', 'ENZYMES', 'MUTAG'])
-    p.add_argument('--models', nargs='+', default=list(MODELS),
-                   choices=list(MODELS))
     p.add_argument('--folds', type=int, default=10)
     p.add_argument('--only-folds', type=int, default=None,
                    help='run only the first this many folds (smoke tests)')
@@ -134,19 +113,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--patience', type=int, default=0,
                    help='stop after this many epochs without a better '
                    'validation accuracy (0: never)')
-    p.add_argument('--order', default='edge', choices=list(ORDERS))
-    p.add_argument('--shuffle', action='store_true')
-    p.add_argument('--num-permutations', type=int, default=1)
-    p.add_argument('--positional-encoding', default=None,
-                   choices=['sinusoidal', 'learned'])
-    p.add_argument('--max-length', type=int, default=None)
-    p.add_argument('--cell', default='gru', choices=['gru', 'mingru'])
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--device', default='cpu')
-    p.add_argument('--root', default=None,
-                   help='a folder holding <dataset>/raw (default: the '
-                   'shared datasets folder, copied to a temporary root)')
-    p.add_argument('--out', default=None, help='write results here (.json)')
+    add_arguments(p)
     return p
 
 
@@ -158,11 +125,7 @@ def main(argv=None):
     y = torch.tensor([int(data.y) for data in dataset])
     folds = stratified_folds(y, args.folds, args.seed)
     num_folds = args.only_folds or args.folds
-    gru_kwargs = dict(shuffle=args.shuffle,
-                      num_permutations=args.num_permutations,
-                      positional_encoding=args.positional_encoding,
-                      max_length=args.max_length, cell=args.cell,
-                      seed=args.seed)
+    gru_kwargs = gru_options(args)
 
     results = {}
     with tqdm(total=num_folds * len(args.models),

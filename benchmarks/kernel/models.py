@@ -13,15 +13,6 @@ from torch_geometric.nn.aggr import LSTMAggregation
 
 from torch_geometric_gru import GRUConv
 
-MODELS = {
-    'gru': 'GRUConv (ours)',
-    'gcn': 'GCNConv',
-    'sage': 'SAGEConv (mean)',
-    'sage-lstm': 'SAGEConv (PyG LSTM aggr.)',
-    'sage-pyg-gru': 'SAGEConv (PyG GRU aggr.)',
-}
-
-
 def make_conv(name: str, in_channels: int, out_channels: int, **kwargs):
     if name == 'gru':
         return GRUConv(in_channels, out_channels, **kwargs)

@@ -1,0 +1,94 @@
+r"""Plots of the accuracy benchmarks from their JSON results: test accuracy
+per model or per neighbour ordering (mean ± std), and validation curves.
+Usage::
+
+    python benchmarks/plot_results.py bars docs/results/ordering_cora.png \
+        docs/results/cora_edge.json docs/results/cora_degree.json ...
+    python benchmarks/plot_results.py curves docs/results/curves_cora.png \
+        docs/results/cora.json
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def label_of(args: dict) -> str:
+    parts = [args.get('order', 'edge') + ' order']
+    if args.get('shuffle'):
+        parts.append('shuffle (π-SGD)')
+    if args.get('num_permutations', 1) > 1:
+        parts.append(f'{args["num_permutations"]} perms at test')
+    return ', '.join(parts)
+
+
+def bars(out: str, paths, model: str, title: str):
+    labels, means, stds = [], [], []
+    for path in paths:
+        with open(path) as f:
+            run = json.load(f)
+        r = run['results'][model]
+        labels.append(label_of(run['args']))
+        means.append(100 * r['mean'])
+        stds.append(100 * r['std'])
+    fig, ax = plt.subplots(figsize=(6.5, 0.6 * len(labels) + 1.5))
+    y = range(len(labels))
+    ax.barh(list(y), means, xerr=stds, color='tab:blue', alpha=0.8,
+            capsize=4)
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(labels)
+    ax.invert_yaxis()
+    lo = min(m - s for m, s in zip(means, stds))
+    ax.set_xlim(max(0, lo - 5), min(100, max(means) + max(stds) + 3))
+    ax.set_xlabel('test accuracy (%), mean ± std')
+    ax.set_title(title)
+    for i, (m, s) in enumerate(zip(means, stds)):
+        ax.text(m + s + 0.3, i, f'{m:.1f} ± {s:.1f}', va='center',
+                fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def curves(out: str, paths, title: str):
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for path in paths:
+        with open(path) as f:
+            run = json.load(f)
+        for name, r in run['results'].items():
+            n = min(len(c) for c in r['curves'])
+            mean = [
+                100 * sum(c[i] for c in r['curves']) / len(r['curves'])
+                for i in range(n)
+            ]
+            ax.plot(range(1, n + 1), mean, label=name)
+    ax.set_xlabel('epoch')
+    ax.set_ylabel('validation accuracy (%), mean over runs')
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('kind', choices=['bars', 'curves'])
+    parser.add_argument('out')
+    parser.add_argument('paths', nargs='+')
+    parser.add_argument('--model', default='gru')
+    parser.add_argument('--title', default='')
+    args = parser.parse_args()
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    if args.kind == 'bars':
+        bars(args.out, args.paths, args.model, args.title)
+    else:
+        curves(args.out, args.paths, args.title)
+
+
+if __name__ == '__main__':
+    main()
