@@ -74,11 +74,12 @@ def main(argv=None):
     total = args.runs * len(args.models)
     with tqdm(total=total, desc=args.dataset) as progress:
         for name in args.models:
-            kwargs = gru_kwargs if name == 'gru' else {}
+            kwargs = (gru_kwargs if name == 'gru' else
+                      dict(dropout=args.dropout))
 
             def make(name=name, kwargs=kwargs):
                 return make_model(name, dataset.num_features, args.hidden,
-                                  dataset.num_classes, args.dropout,
+                                  dataset.num_classes,
                                   **kwargs).to(args.device)
 
             progress.set_description(f'{args.dataset} {name}')

@@ -89,8 +89,11 @@ class SequenceSAGE(torch.nn.Module):
         return self.conv2(x, edge_index)
 
 
-def make_model(name, in_channels, hidden, out_channels, dropout,
+def make_model(name, in_channels, hidden, out_channels, dropout=0.5,
                **gru_kwargs):
+    r"""Builds model :obj:`name`; :obj:`dropout` is that of PyG's models,
+    :obj:`gru_kwargs` (including the GRU model's own :obj:`dropout`) go to
+    :class:`GRUNet`."""
     if name == 'gru':
         return GRUNet(in_channels, hidden, out_channels, **gru_kwargs)
     if name == 'gcn':
