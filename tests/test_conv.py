@@ -1,5 +1,7 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from reference import devices, gru_reference, hub_graph
 from torch_geometric import EdgeIndex
 from torch_geometric.testing import assert_module, withPackage
@@ -225,3 +227,19 @@ def test_range_check_runs_once_per_graph():
     edge_index[0, 0] = 7  # In place: the version counter changes.
     with pytest.raises(ValueError, match='out of range'):
         conv(x, edge_index)
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_random_graphs_match_reference(data):
+    # Empty graphs, single nodes, self-loops, multi-edges and hubs.
+    num_nodes = data.draw(st.integers(1, 7), label='num_nodes')
+    num_edges = data.draw(st.integers(0, 30), label='num_edges')
+    node = st.integers(0, num_nodes - 1)
+    pairs = data.draw(st.lists(st.tuples(node, node), min_size=num_edges,
+                               max_size=num_edges), label='edges')
+    edge_index = torch.tensor(pairs, dtype=torch.long).view(-1, 2).t()
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label='seed'))
+    x = torch.randn(num_nodes, 3, dtype=torch.double, requires_grad=True)
+    conv = GRUConv(3, 4, bidirectional=data.draw(st.booleans())).double()
+    _check(conv, x, edge_index.contiguous())

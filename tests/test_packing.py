@@ -148,3 +148,21 @@ def test_layout_cache_is_not_pickled():
     cache.get(2, torch.tensor([0, 0]), dim_size=1)
     clone = pickle.loads(pickle.dumps(cache))
     assert clone._layout is None
+
+
+def test_layout_is_a_packed_sequence_for_torch_gru():
+    from torch.nn.utils.rnn import PackedSequence
+    torch.manual_seed(0)
+    index = torch.tensor([2, 0, 2, 2, 1, 2, 0])
+    x = torch.randn(7, 3)
+    gru = torch.nn.GRU(3, 4)
+    layout = PackedLayout.from_index(index, 4)
+    _, h_n = gru(PackedSequence(layout.pack(x), layout.batch_sizes))
+    out = layout.unpack_final(h_n[0])
+    for node in range(4):
+        seq = x[index == node]
+        if seq.size(0) == 0:
+            assert out[node].abs().sum() == 0
+            continue
+        _, expected = gru(seq.unsqueeze(1))
+        assert torch.allclose(out[node], expected.view(-1), atol=1e-6)
