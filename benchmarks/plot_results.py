@@ -46,7 +46,7 @@ def bars(out: str, paths, model: str, title: str):
     lo = min(m - s for m, s in zip(means, stds))
     ax.set_xlim(max(0, lo - 5), min(100, max(means) + max(stds) + 3))
     ax.set_xlabel('test accuracy (%), mean ± std')
-    ax.set_title(title)
+    fig.suptitle(title)  # centred on the figure: the labels are long
     for i, (m, s) in enumerate(zip(means, stds)):
         ax.text(m + s + 0.3, i, f'{m:.1f} ± {s:.1f}', va='center',
                 fontsize=8)

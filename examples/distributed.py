@@ -78,6 +78,7 @@ def run(rank: int, world_size: int, root: str, epochs: int, port: int):
     if rank == 0:
         same = all(torch.equal(gathered[0], g) for g in gathered)
         print(f'replicas identical: {same}')
+    dist.barrier()  # No replica tears down while another still talks.
     dist.destroy_process_group()
 
 

@@ -61,10 +61,10 @@ def test_citation_script(tmp_path):
 def test_kernel_script(tmp_path):
     results = _main(osp.join(ROOT, 'benchmarks', 'kernel'), [
         '--dataset', 'MUTAG', '--only-folds', '1', '--epochs', '1',
-        '--models', 'gru', 'sage-pyg-gru', '--out',
+        '--models', 'gru', 'sage-lstm', 'sage-pyg-gru', '--out',
         str(tmp_path / 'mutag.json')
     ])
-    assert set(results) == {'gru', 'sage-pyg-gru'}
+    assert set(results) == {'gru', 'sage-lstm', 'sage-pyg-gru'}
     assert len(results['gru']['test_acc']) == 1
 
 

@@ -245,6 +245,8 @@ def _ddp_worker(rank, world_size, port, path):
     dist.all_gather(gathered, flat)
     if rank == 0:
         torch.save(gathered, path)
+    # Without a barrier, gloo's teardown can hang while a peer still talks.
+    dist.barrier()
     dist.destroy_process_group()
 
 
