@@ -31,12 +31,15 @@ ORDERS = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    r"""The options shared by the benchmarks: models, order, GRU options,
-    device, data root and output."""
+    r"""The options shared by the benchmarks: models, early stopping, order,
+    GRU options, device, data root and output."""
     p.add_argument('--models', nargs='+', default=['gru', 'gcn', 'sage'],
                    choices=list(MODELS),
                    help="PyG's padded sequence aggregations (sage-lstm, "
                    'sage-pyg-gru) are far slower and run only when named')
+    p.add_argument('--patience', type=int, default=0,
+                   help='stop after this many epochs without a better '
+                   'validation accuracy (0: never)')
     p.add_argument('--order', default='edge', choices=list(ORDERS),
                    help='the neighbour order the GRU reads (a transform of '
                    'the dataset that also groups edges by destination)')

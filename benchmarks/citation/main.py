@@ -47,9 +47,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--no-self-loops', action='store_true',
                    help='do not add self-loops for the GRUConv model (by '
                    'default every node reads itself after its neighbours)')
-    p.add_argument('--patience', type=int, default=0,
-                   help='stop after this many epochs without a better '
-                   'validation accuracy (0: never)')
     add_arguments(p)
     return p
 

@@ -110,9 +110,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--hidden', type=int, default=64)
     p.add_argument('--layers', type=int, default=3)
     p.add_argument('--dropout', type=float, default=0.5)
-    p.add_argument('--patience', type=int, default=0,
-                   help='stop after this many epochs without a better '
-                   'validation accuracy (0: never)')
     add_arguments(p)
     # The defaults that produced docs/results.md: on PROTEINS a fresh
     # random order per training step and 4 averaged orders at test beat the
