@@ -57,6 +57,27 @@ def test_citation_script(tmp_path):
     assert 0 <= results['gru']['mean'] <= 1 and out.exists()
 
 
+@needs('Cora')
+def test_citation_script_without_root_weight():
+    import torch_geometric_gru
+
+    built = []
+    init = torch_geometric_gru.GRUConv.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        built.append(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch_geometric_gru.GRUConv, '__init__', spy)
+        _main(osp.join(ROOT, 'benchmarks', 'citation'), [
+            '--dataset', 'Cora', '--runs', '1', '--epochs', '1', '--models',
+            'gru', '--no-root-weight'
+        ])
+    assert len(built) == 2
+    assert all(conv.lin_root is None for conv in built)
+
+
 @needs('MUTAG')
 def test_kernel_script(tmp_path):
     results = _main(osp.join(ROOT, 'benchmarks', 'kernel'), [

@@ -47,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--no-self-loops', action='store_true',
                    help='do not add self-loops for the GRUConv model (by '
                    'default every node reads itself after its neighbours)')
+    p.add_argument('--no-root-weight', action='store_true',
+                   help='GRUConv without its root term: the GRU over the '
+                   'neighbourhood is the only path (a diagnostic)')
     add_arguments(p)
     return p
 
@@ -66,6 +69,7 @@ def main(argv=None):
     args = parser().parse_args(argv)
     dataset, data, gru_data = load(args)
     gru_kwargs = dict(dropout=args.gru_dropout, drop_edge=args.drop_edge,
+                      root_weight=not args.no_root_weight,
                       **gru_options(args))
     results = {}
     total = args.runs * len(args.models)
