@@ -1,6 +1,8 @@
 r"""Smoke runs of the benchmark scripts, the examples and the README's
 example, so that they cannot rot. They read the real datasets from the
 local datasets folder (copied to a temporary root) and skip without it."""
+import contextlib
+import json
 import os.path as osp
 import re
 import runpy
@@ -33,16 +35,48 @@ def _script(path, argv):
         sys.argv = old
 
 
-def _main(module_dir, argv):
+@contextlib.contextmanager
+def _namespace(module_dir):
     # The scripts import their siblings by name; load them from their folder.
     sys.path.insert(0, module_dir)
     try:
-        namespace = runpy.run_path(osp.join(module_dir, 'main.py'))
-        return namespace['main'](argv)
+        yield runpy.run_path(osp.join(module_dir, 'main.py'))
     finally:
         sys.path.remove(module_dir)
         for name in ('models', 'train_eval'):
             sys.modules.pop(name, None)
+
+
+def _main(module_dir, argv):
+    with _namespace(module_dir) as namespace:
+        return namespace['main'](argv)
+
+
+def _defaults(module_dir, argv):
+    with _namespace(module_dir) as namespace:
+        return vars(namespace['parser']().parse_args(argv))
+
+
+@pytest.mark.parametrize('script,dataset,result', [
+    ('citation', 'Cora', 'cora'),
+    ('citation', 'CiteSeer', 'citeseer'),
+    ('citation', 'PubMed', 'pubmed'),
+    ('kernel', 'PROTEINS', 'proteins'),
+])
+def test_defaults_produced_the_tables(script, dataset, result):
+    # docs/results.md promises that a script's defaults are what produced
+    # its main table: every option stored with the table's run must still
+    # default to the stored value.
+    with open(osp.join(ROOT, 'docs', 'results', f'{result}.json')) as f:
+        stored = json.load(f)['args']
+    defaults = _defaults(osp.join(ROOT, 'benchmarks', script),
+                         ['--dataset', dataset])
+    changed = {
+        key: (value, defaults[key])
+        for key, value in stored.items()
+        if key not in ('out', 'dataset') and defaults.get(key) != value
+    }
+    assert not changed, f'(table, default) differ: {changed}'
 
 
 @needs('Cora')
