@@ -36,14 +36,14 @@ def _script(path, argv):
 
 
 @contextlib.contextmanager
-def _namespace(module_dir):
+def _namespace(module_dir, script='main.py'):
     # The scripts import their siblings by name; load them from their folder.
     sys.path.insert(0, module_dir)
     try:
-        yield runpy.run_path(osp.join(module_dir, 'main.py'))
+        yield runpy.run_path(osp.join(module_dir, script))
     finally:
         sys.path.remove(module_dir)
-        for name in ('models', 'train_eval'):
+        for name in ('main', 'models', 'train_eval'):
             sys.modules.pop(name, None)
 
 
@@ -110,6 +110,65 @@ def test_citation_script_without_root_weight():
         ])
     assert len(built) == 2
     assert all(conv.lin_root is None for conv in built)
+
+
+@needs('Cora')
+def test_variants_script_without_variant_is_the_main_model():
+    citation = osp.join(ROOT, 'benchmarks', 'citation')
+    argv = ['--dataset', 'Cora', '--runs', '1', '--epochs', '3']
+    ours = _main(citation, argv + ['--models', 'gru'])['gru']
+    with _namespace(citation, 'variants.py') as namespace:
+        variant = namespace['main'](argv)
+    assert variant['curves'] == ours['curves']
+    assert variant['test_acc'] == ours['test_acc']
+
+
+@needs('Cora')
+@pytest.mark.parametrize('flag', [
+    '--message-norm', '--project-state', '--self-loop-first',
+    '--update-bias=2', '--decay-first-layer-only', '--raw-features',
+    '--linear-head', '--bidirectional'
+])
+def test_variants_script(flag):
+    citation = osp.join(ROOT, 'benchmarks', 'citation')
+    with _namespace(citation, 'variants.py') as namespace:
+        args = namespace['parser']().parse_args([flag])
+        model = namespace['make_model'](args, 10, 3)
+        result = namespace['main'](
+            ['--dataset', 'Cora', '--runs', '1', '--epochs', '2', flag])
+    assert 0 <= result['mean'] <= 1
+    names = {type(m).__name__ for m in model.modules()}
+    grus = [m for m in model.modules() if isinstance(m, torch.nn.GRU)]
+    if flag == '--message-norm':
+        assert 'LayerNorm' in names
+    elif flag == '--project-state':
+        assert [g.hidden_size for g in grus] == [64, 64]
+        assert model(torch.randn(4, 10), torch.tensor([[0, 1], [1, 2]]),
+                     ).shape == (4, 3)
+    elif flag == '--update-bias=2':
+        for g in grus:
+            h = g.hidden_size
+            assert bool((g.bias_ih_l0[h:2 * h] == 2).all())
+            assert bool((g.bias_hh_l0[h:2 * h] == 0).all())
+    elif flag == '--linear-head':
+        assert model.head.out_channels == 3
+    elif flag == '--bidirectional':
+        assert all(g.bidirectional for g in grus)
+
+
+@needs('Cora')
+def test_variants_self_loop_is_read_first():
+    citation = osp.join(ROOT, 'benchmarks', 'citation')
+    with _namespace(citation, 'variants.py') as namespace:
+        parse = namespace['parser']().parse_args
+        _, first = namespace['load'](parse(['--self-loop-first']))
+        _, last = namespace['load'](parse([]))
+    for data, position in ((first, 0), (last, -1)):
+        src, dst = data.edge_index
+        perm = torch.sort(dst, stable=True)[1]
+        src, dst = src[perm], dst[perm]
+        node = int(dst[0])
+        assert int(src[dst == node][position]) == node
 
 
 @needs('MUTAG')

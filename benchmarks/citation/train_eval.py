@@ -1,10 +1,16 @@
 r"""Training and evaluation on a fixed (public) split: Adam, full batch, the
 test accuracy of the epoch with the best validation accuracy."""
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
+
+
+def adam(model, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    r"""Adam on every parameter of :obj:`model`."""
+    return torch.optim.Adam(model.parameters(), lr=lr,
+                            weight_decay=weight_decay)
 
 
 @torch.no_grad()
@@ -22,9 +28,10 @@ def evaluate(model, data) -> Dict[str, float]:
 
 
 def run_once(model, data, epochs: int, lr: float, weight_decay: float,
-             patience: int) -> Dict:
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr,
-                                 weight_decay=weight_decay)
+             patience: int, make_optimizer: Optional[Callable] = None,
+             ) -> Dict:
+    make_optimizer = make_optimizer or adam
+    optimizer = make_optimizer(model, lr, weight_decay)
     best = dict(val_acc=-1.0, val_loss=float('inf'), test_acc=0.0, epoch=0)
     curve: List[float] = []
     train_time = 0.0
@@ -52,16 +59,17 @@ def run_once(model, data, epochs: int, lr: float, weight_decay: float,
 
 def run(make: Callable[[], torch.nn.Module], data, runs: int, epochs: int,
         lr: float, weight_decay: float, patience: int, seed: int = 0,
-        progress=None) -> Dict:
+        progress=None, make_optimizer: Optional[Callable] = None) -> Dict:
     r"""Trains :obj:`runs` models (seeds :obj:`seed`, :obj:`seed + 1`, ...)
     and returns their test accuracies, validation curves and epoch
-    times."""
+    times. :obj:`make_optimizer(model, lr, weight_decay)` builds each
+    optimizer (default: :func:`adam`)."""
     results = []
     for r in range(runs):
         torch.manual_seed(seed + r)
         model = make()
         results.append(run_once(model, data, epochs, lr, weight_decay,
-                                patience))
+                                patience, make_optimizer))
         if progress is not None:
             progress.update(1)
             progress.set_postfix(test=f'{results[-1]["test_acc"]:.3f}')
