@@ -136,7 +136,12 @@ def test_variants_script(flag):
         model = namespace['make_model'](args, 10, 3)
         result = namespace['main'](
             ['--dataset', 'Cora', '--runs', '1', '--epochs', '2', flag])
+        without_root = namespace['make_model'](
+            namespace['parser']().parse_args([flag, '--no-root-weight']),
+            10, 3)
     assert 0 <= result['mean'] <= 1
+    assert not any('root' in name for name, _ in
+                   without_root.named_parameters())
     names = {type(m).__name__ for m in model.modules()}
     grus = [m for m in model.modules() if isinstance(m, torch.nn.GRU)]
     if flag == '--message-norm':

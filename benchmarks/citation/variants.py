@@ -52,19 +52,25 @@ class NormedLinear(torch.nn.Module):
 class ProjectedGRUConv(torch.nn.Module):
     r"""A :class:`~torch_geometric_gru.GRUConv` of :obj:`state_channels`
     without root term, whose final GRU state is mapped to
-    :obj:`out_channels` by a linear layer before the root term is added,
-    as :class:`~torch_geometric.nn.conv.SAGEConv` does after its
-    aggregation: the neighbours' contribution is no longer bounded by the
-    GRU's :math:`\tanh`."""
-    def __init__(self, in_channels, out_channels, state_channels, **kwargs):
+    :obj:`out_channels` by a linear layer before the root term (if
+    :obj:`root_weight`) is added, as :class:`~torch_geometric.nn.conv.SAGEConv`
+    does after its aggregation: the neighbours' contribution is no longer
+    bounded by the GRU's :math:`\tanh`."""
+    def __init__(self, in_channels, out_channels, state_channels,
+                 root_weight=True, **kwargs):
         super().__init__()
         self.gru = GRUConv(in_channels, state_channels, root_weight=False,
                            bias=False, **kwargs)
-        self.lin_out = Linear(state_channels, out_channels, bias=False)
-        self.lin_root = Linear(in_channels, out_channels)
+        self.lin_out = Linear(state_channels, out_channels,
+                              bias=not root_weight)
+        self.lin_root = (Linear(in_channels, out_channels)
+                         if root_weight else None)
 
     def forward(self, x, edge_index):
-        return self.lin_out(self.gru(x, edge_index)) + self.lin_root(x)
+        out = self.lin_out(self.gru(x, edge_index))
+        if self.lin_root is not None:
+            out = out + self.lin_root(x)
+        return out
 
 
 class HeadNet(GRUNet):
@@ -127,15 +133,13 @@ def make_model(args, in_channels, out_channels):
     model = cls(in_channels, args.hidden, out_channels,
                 dropout=args.gru_dropout, drop_edge=args.drop_edge,
                 **conv_kwargs)
-    convs = [model.conv1, model.conv2]
     if args.project_state:
-        conv_kwargs.pop('root_weight')
-        model.conv1, model.conv2 = convs = [
+        model.conv1, model.conv2 = (
             ProjectedGRUConv(c.in_channels[0], c.out_channels, args.hidden,
-                             **conv_kwargs) for c in convs
-        ]
-        convs = [c.gru for c in convs]
-    for conv in convs:
+                             **conv_kwargs)
+            for c in (model.conv1, model.conv2))
+    for conv in (model.conv1, model.conv2):
+        conv = getattr(conv, 'gru', conv)  # The GRUConv of ProjectedGRUConv.
         if args.message_norm:
             conv.lin = NormedLinear(conv.lin, conv.out_channels)
         if args.update_bias is not None:
