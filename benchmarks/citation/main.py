@@ -54,8 +54,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def load(args):
-    transforms = [T.NormalizeFeatures(), ORDERS[args.order]]
+def load(args, normalize: bool = True):
+    transforms = [T.NormalizeFeatures()] if normalize else []
+    transforms.append(ORDERS[args.order])
     dataset = load_dataset(args.dataset, source=args.root,
                            transform=T.Compose(transforms))
     data = dataset[0].to(args.device)

@@ -1,7 +1,7 @@
 r"""Training and evaluation on a fixed (public) split: Adam, full batch, the
 test accuracy of the epoch with the best validation accuracy."""
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +28,7 @@ def evaluate(model, data) -> Dict[str, float]:
 
 
 def run_once(model, data, epochs: int, lr: float, weight_decay: float,
-             patience: int, make_optimizer: Optional[Callable] = None,
-             ) -> Dict:
-    make_optimizer = make_optimizer or adam
+             patience: int, make_optimizer: Callable = adam) -> Dict:
     optimizer = make_optimizer(model, lr, weight_decay)
     best = dict(val_acc=-1.0, val_loss=float('inf'), test_acc=0.0, epoch=0)
     curve: List[float] = []
@@ -59,7 +57,7 @@ def run_once(model, data, epochs: int, lr: float, weight_decay: float,
 
 def run(make: Callable[[], torch.nn.Module], data, runs: int, epochs: int,
         lr: float, weight_decay: float, patience: int, seed: int = 0,
-        progress=None, make_optimizer: Optional[Callable] = None) -> Dict:
+        progress=None, make_optimizer: Callable = adam) -> Dict:
     r"""Trains :obj:`runs` models (seeds :obj:`seed`, :obj:`seed + 1`, ...)
     and returns their test accuracies, validation curves and epoch
     times. :obj:`make_optimizer(model, lr, weight_decay)` builds each

@@ -18,17 +18,16 @@ import sys
 
 import torch
 import torch.nn.functional as F
-import torch_geometric.transforms as T
 from torch_geometric.nn import Linear
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from datasets import load_dataset  # noqa: E402
+from main import load as main_load  # noqa: E402
 from main import parser as main_parser  # noqa: E402
 from models import GRUNet  # noqa: E402
-from options import ORDERS, gru_options  # noqa: E402
-from train_eval import run  # noqa: E402
+from options import gru_options  # noqa: E402
+from train_eval import adam, run  # noqa: E402
 
 from torch_geometric_gru import GRUConv  # noqa: E402
 
@@ -113,17 +112,13 @@ def parser():
 
 
 def load(args):
-    transforms = [] if args.raw_features else [T.NormalizeFeatures()]
-    dataset = load_dataset(args.dataset, source=args.root,
-                           transform=T.Compose(transforms +
-                                               [ORDERS[args.order]]))
-    data = dataset[0].to(args.device)
+    dataset, data, gru_data = main_load(args,
+                                        normalize=not args.raw_features)
     if args.self_loop_first:  # Stored first, so read first by each node.
-        loops = torch.arange(data.num_nodes, device=args.device)
+        loops = torch.arange(data.num_nodes, device=data.edge_index.device)
         data.edge_index = torch.cat([loops.repeat(2, 1), data.edge_index], 1)
-    elif not args.no_self_loops:  # As in main.py: read last.
-        data = T.AddSelfLoops()(data)
-    return dataset, data
+        return dataset, data
+    return dataset, gru_data  # As in main.py: the self-loop is read last.
 
 
 def make_model(args, in_channels, out_channels):
@@ -178,7 +173,7 @@ def main(argv=None):
     result = run(
         make, data, args.runs, args.epochs, args.lr, args.weight_decay,
         args.patience, args.seed, make_optimizer=(
-            decay_first_layer_only if args.decay_first_layer_only else None))
+            decay_first_layer_only if args.decay_first_layer_only else adam))
     val = sum(result['val_acc']) / len(result['val_acc'])
     print(f'{args.dataset}, {args.runs} seeds: validation {100 * val:.1f}, '
           f'test {100 * result["mean"]:.1f} ± {100 * result["std"]:.1f}')
