@@ -78,7 +78,11 @@ def run(rank: int, world_size: int, root: str, epochs: int, port: int):
     if rank == 0:
         same = all(torch.equal(gathered[0], g) for g in gathered)
         print(f'replicas identical: {same}')
-    dist.barrier()  # No replica tears down while another still talks.
+    # Free DDP while its process group lives: destroyed after the group
+    # (when run returns), it can hang the process at exit. Then no replica
+    # tears down while another still talks.
+    del model, optimizer
+    dist.barrier()
     dist.destroy_process_group()
 
 

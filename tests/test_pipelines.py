@@ -245,7 +245,9 @@ def _ddp_worker(rank, world_size, port, path):
     dist.all_gather(gathered, flat)
     if rank == 0:
         torch.save(gathered, path)
-    # Without a barrier, gloo's teardown can hang while a peer still talks.
+    # Free DDP before its process group (freed after it, it can hang the
+    # worker at exit), and let no rank tear down while a peer still talks.
+    del model, optimizer
     dist.barrier()
     dist.destroy_process_group()
 
