@@ -178,7 +178,7 @@ def make_case(method: str, edge_index: torch.Tensor, num_nodes: int,
         def run():
             layout = module.layout(leaf, index, dim_size=num_nodes)
             final = packed_gru(module.gru, layout, leaf, layout.perm,
-                               cudnn=True)
+                               kernel='cudnn')
             return layout.unpack_final(final)
 
     gru = reference.gru if method in ('ours', 'pyg', 'stock') else None

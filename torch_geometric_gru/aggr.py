@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from torch_geometric_gru.packing import PackedLayout
-from torch_geometric_gru.recurrence import packed_gru
+from torch_geometric_gru.recurrence import check_kernel, packed_gru
 from torch_geometric_gru.sequence import SequenceAggregation
 from torch_geometric_gru.workspace import Workspace
 
@@ -33,8 +33,11 @@ class GRUAggregation(SequenceAggregation):
     (:class:`torch.nn.utils.rnn.PackedSequence` layout, see
     :class:`~torch_geometric_gru.PackedLayout`), so memory is
     :math:`O(|\mathcal{E}| \cdot F)` and never grows with the maximum degree.
-    On CUDA the recurrence runs in cuDNN; on CPU in a hand-written kernel
-    whose backward costs a small multiple of its forward.
+    On CUDA the recurrence runs in Triton kernels (one program per tile of
+    sequences, looping over its own steps: the sequential depth is the
+    largest degree, with no launch per step); on CPU in a hand-written
+    kernel; both have a hand-written backward that costs a small multiple
+    of the forward.
 
     .. note::
 
@@ -70,6 +73,15 @@ class GRUAggregation(SequenceAggregation):
             each GRU layer except the last. (default: :obj:`0.0`)
         bias (bool, optional): If set to :obj:`False`, the GRU has no bias
             terms. (default: :obj:`True`)
+        kernel (str, optional): The recurrence kernel: :obj:`"auto"`
+            (Triton on CUDA, falling back to cuDNN where Triton is missing
+            or the dtype is float64; the hand-written kernel elsewhere),
+            :obj:`"triton"`, :obj:`"native"` (the hand-written kernel of
+            :mod:`torch_geometric_gru.cpu_gru`, any device) or
+            :obj:`"cudnn"` (:class:`torch.nn.GRU` on a
+            :class:`~torch.nn.utils.rnn.PackedSequence`; it computes fp32 in
+            TF32 on GPUs where cuDNN allows it). All give the same
+            function. (default: :obj:`"auto"`)
         **kwargs (optional): The order options of
             :class:`~torch_geometric_gru.sequence.SequenceAggregation`:
             :obj:`positional_encoding`, :obj:`shuffle`,
@@ -90,11 +102,14 @@ class GRUAggregation(SequenceAggregation):
         bidirectional: bool = False,
         dropout: float = 0.0,
         bias: bool = True,
+        kernel: str = 'auto',
         **kwargs,
     ):
         super().__init__(in_channels, out_channels, **kwargs)
+        check_kernel(kernel)
         self.num_layers = num_layers
         self.bidirectional = bidirectional
+        self.kernel = kernel
         self.gru = torch.nn.GRU(in_channels, out_channels,
                                 num_layers=num_layers, bias=bias,
                                 batch_first=True, dropout=dropout,
@@ -108,7 +123,8 @@ class GRUAggregation(SequenceAggregation):
 
     def sequence_final(self, x: Tensor, src: Optional[Tensor],
                        layout: PackedLayout) -> Tensor:
-        return packed_gru(self.gru, layout, x, src, workspace=self.workspace)
+        return packed_gru(self.gru, layout, x, src, kernel=self.kernel,
+                          workspace=self.workspace)
 
     def extra_repr_args(self) -> List[str]:
         args = []
@@ -116,4 +132,6 @@ class GRUAggregation(SequenceAggregation):
             args.append(f'num_layers={self.num_layers}')
         if self.bidirectional:
             args.append('bidirectional=True')
+        if self.kernel != 'auto':
+            args.append(f'kernel={self.kernel!r}')
         return args + super().extra_repr_args()

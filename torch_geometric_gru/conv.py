@@ -67,7 +67,8 @@ class GRUConv(MessagePassing):
     Without edge features, :math:`\mathbf{W}` and the GRU's input projection
     act on the :math:`|\mathcal{V}|` source nodes once, and their results
     are gathered per edge; no :math:`|\mathcal{E}| \times F` message matrix
-    is formed (on CPU; cuDNN on CUDA reads gathered messages).
+    is formed (with every kernel but :obj:`kernel="cudnn"`, which reads
+    gathered messages).
 
     .. note::
 
@@ -110,6 +111,10 @@ class GRUConv(MessagePassing):
             whose gates do not read the state and which reduces every
             sequence in :math:`O(\log \deg)` rounds; one layer, one
             direction). (default: :obj:`"gru"`)
+        kernel (str, optional): The recurrence kernel of :obj:`cell="gru"`:
+            :obj:`"auto"`, :obj:`"triton"`, :obj:`"native"` or
+            :obj:`"cudnn"` (see :class:`~torch_geometric_gru.GRUAggregation`).
+            (default: :obj:`"auto"`)
         positional_encoding (str, optional): :obj:`"sinusoidal"` or
             :obj:`"learned"` encoding of each message's rank, added to the
             message. (default: :obj:`None`)
@@ -146,6 +151,7 @@ class GRUConv(MessagePassing):
         bidirectional: bool = False,
         dropout: float = 0.0,
         cell: str = 'gru',
+        kernel: str = 'auto',
         positional_encoding: Optional[str] = None,
         shuffle: bool = False,
         num_permutations: int = 1,
@@ -164,8 +170,12 @@ class GRUConv(MessagePassing):
             aggr = GRUAggregation(out_channels, out_channels,
                                   num_layers=num_layers,
                                   bidirectional=bidirectional,
-                                  dropout=dropout, bias=bias, **order)
+                                  dropout=dropout, bias=bias, kernel=kernel,
+                                  **order)
         elif cell == 'mingru':
+            if kernel != 'auto':
+                raise ValueError("'kernel' selects the kernel of "
+                                 "cell='gru'; drop it for cell='mingru'")
             if num_layers != 1 or bidirectional:
                 raise ValueError("cell='mingru' has one layer and one "
                                  "direction; drop 'num_layers' and "
@@ -347,5 +357,7 @@ class GRUConv(MessagePassing):
             args.append(f'num_layers={self.num_layers}')
         if self.bidirectional:
             args.append('bidirectional=True')
+        if getattr(self.aggr_module, 'kernel', 'auto') != 'auto':
+            args.append(f'kernel={self.aggr_module.kernel!r}')
         args += SequenceAggregation.extra_repr_args(self.aggr_module)
         return f'{self.__class__.__name__}({", ".join(args)})'
