@@ -1,7 +1,23 @@
 r"""Real datasets and synthetic graphs for the benchmarks (and their smoke
-tests). Nothing here downloads: the real datasets are copied from a local
-folder that holds them in PyG's raw layout.
+tests). Nothing here downloads.
+
+Where the raw files come from (the first that applies):
+
+1. :obj:`source=` (the scripts' :obj:`--root`), a folder holding
+   :obj:`<name>/raw` in PyG's raw layout;
+2. :obj:`$TORCH_GEOMETRIC_GRU_DATASETS`, which must then be such a folder
+   (a misspelled path is an error, not a silent fallback);
+3. :obj:`../shared/datasets` beside the repository;
+4. for Cora only, the copy embedded in :obj:`benchmarks/embedded/` (MIT
+   licensed, see its README), so that the main job runs on a fresh clone.
+
+PyG processes the raw files once, in a cache folder
+(:obj:`$TORCH_GEOMETRIC_GRU_CACHE`, else
+:obj:`$XDG_CACHE_HOME/torch_geometric_gru`, else
+:obj:`~/.cache/torch_geometric_gru`), one subfolder per source folder; no
+temporary folder is left behind.
 """
+import hashlib
 import os
 import os.path as osp
 import random
@@ -14,58 +30,113 @@ from torch import Tensor
 
 PLANETOID = ('Cora', 'CiteSeer', 'PubMed')
 TU = ('PROTEINS', 'ENZYMES', 'MUTAG')
+HETEROPHILOUS = ('Minesweeper', 'Tolokers')
+NAMES = PLANETOID + TU + HETEROPHILOUS
+
+ENV = 'TORCH_GEOMETRIC_GRU_DATASETS'
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SHARED = osp.normpath(osp.join(REPO, '..', 'shared', 'datasets'))
+EMBEDDED = osp.join(REPO, 'benchmarks', 'embedded')
 
 
+def folder(name: str) -> str:
+    r"""The folder of dataset :obj:`name` inside a source folder (PyG's
+    :class:`HeterophilousGraphDataset` uses lower-case folders)."""
+    return name.lower() if name in HETEROPHILOUS else name
 
-def _default_source() -> str:
-    candidates = [
-        os.environ.get('TORCH_GEOMETRIC_GRU_DATASETS'),
-        osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'shared',
-                 'datasets'),
-        '/work/shared/datasets',
-    ]
+
+def dataset_source(name: Optional[str] = None,
+                   source: Optional[str] = None) -> str:
+    r"""The folder that holds :obj:`<name>/raw` (see the module's
+    docstring for the order). Raises :class:`FileNotFoundError`, naming
+    the folders tried, if there is none."""
+    if name is not None and name not in NAMES:
+        raise ValueError(f"Unknown dataset '{name}'; choose one of {NAMES}")
+    if source is not None:
+        tried = [f'--root {source}']
+        candidates = [source]
+    elif os.environ.get(ENV):
+        tried = [f'${ENV}={os.environ[ENV]}']
+        candidates = [os.environ[ENV]]
+        if not osp.isdir(candidates[0]):
+            raise FileNotFoundError(
+                f"${ENV} is set to '{candidates[0]}', which is not a folder; "
+                f"point it at a folder holding <dataset>/raw, or unset it")
+    else:
+        tried = [SHARED, EMBEDDED]
+        candidates = [SHARED, EMBEDDED]
     for path in candidates:
-        if path and osp.isdir(path):
+        if name is None and osp.isdir(path):
             return osp.abspath(path)
-    return osp.abspath(candidates[1])
-
-
-#: Where the raw datasets live: ``$TORCH_GEOMETRIC_GRU_DATASETS``, else the
-#: ``shared/datasets`` folder beside this repository.
-DEFAULT_SOURCE = _default_source()
+        if name is not None and osp.isdir(osp.join(path, folder(name),
+                                                   'raw')):
+            return osp.abspath(path)
+    raise FileNotFoundError(
+        f"No raw files for '{name}' in {' or '.join(tried)}; set "
+        f"${ENV} (or --root) to a folder holding '{folder(name)}/raw' in "
+        f"PyG's raw layout")
 
 
 def dataset_available(name: str, source: Optional[str] = None) -> bool:
-    return osp.isdir(osp.join(source or DEFAULT_SOURCE, name, 'raw'))
+    try:
+        dataset_source(name, source)
+    except FileNotFoundError:
+        return False
+    return True
 
 
-def load_dataset(name: str, root: Optional[str] = None,
-                 source: Optional[str] = None, **kwargs):
-    r"""Loads a Planetoid or TU dataset without touching the network.
+def cache_dir() -> str:
+    r"""The folder where PyG's processed files are kept."""
+    path = os.environ.get('TORCH_GEOMETRIC_GRU_CACHE')
+    if not path:
+        base = os.environ.get('XDG_CACHE_HOME') or osp.join(
+            osp.expanduser('~'), '.cache')
+        path = osp.join(base, 'torch_geometric_gru')
+    return path
 
-    The folder :obj:`source/name/raw` is copied to :obj:`root` (a fresh
-    temporary folder by default, since :obj:`source` may be read-only), where
-    PyG processes it.
-    """
-    from torch_geometric.datasets import Planetoid, TUDataset
 
-    source = source or DEFAULT_SOURCE
-    raw = osp.join(source, name, 'raw')
-    if not osp.isdir(raw):
-        raise FileNotFoundError(
-            f"No raw files for '{name}' in '{source}'; point "
-            f"$TORCH_GEOMETRIC_GRU_DATASETS or --root at a folder that holds "
-            f"'{name}/raw' (PyG's raw layout)")
-    root = root or tempfile.mkdtemp(prefix='tggru-')
-    dst = osp.join(root, name, 'raw')
+def _root(name: str, source: str) -> str:
+    r"""A processing root for :obj:`source/name`, keyed by the source path
+    and the raw files' names and sizes: the raw folder is copied there once
+    (atomically, so concurrent runs do not see half a copy)."""
+    raw = osp.join(source, folder(name), 'raw')
+    files = sorted(os.listdir(raw))
+    key = '\n'.join([source] + [
+        f'{f}:{osp.getsize(osp.join(raw, f))}' for f in files
+    ])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    root = osp.join(cache_dir(), 'datasets', digest)
+    dst = osp.join(root, folder(name), 'raw')
     if not osp.isdir(dst):
-        shutil.copytree(raw, dst)
+        os.makedirs(osp.dirname(dst), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix='.raw-', dir=osp.dirname(dst))
+        try:
+            shutil.copytree(raw, osp.join(tmp, 'raw'))
+            try:
+                os.rename(osp.join(tmp, 'raw'), dst)
+            except OSError:  # Another process copied it first.
+                if not osp.isdir(dst):
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def load_dataset(name: str, source: Optional[str] = None, **kwargs):
+    r"""Loads a Planetoid, TU or heterophilous dataset without touching the
+    network. :obj:`kwargs` go to PyG's dataset class."""
+    from torch_geometric.datasets import (
+        HeterophilousGraphDataset,
+        Planetoid,
+        TUDataset,
+    )
+
+    root = _root(name, dataset_source(name, source))
     if name in PLANETOID:
         return Planetoid(root, name, **kwargs)
     if name in TU:
         return TUDataset(root, name, **kwargs)
-    raise ValueError(f"Unknown dataset '{name}'; choose one of "
-                     f"{PLANETOID + TU}")
+    return HeterophilousGraphDataset(root, name, **kwargs)
 
 
 def barabasi_albert(num_nodes: int, m: int, seed: int = 0) -> Tensor:

@@ -3,6 +3,7 @@ example, so that they cannot rot. They read the real datasets from the
 local datasets folder (copied to a temporary root) and skip without it."""
 import contextlib
 import json
+import os
 import os.path as osp
 import re
 import runpy
@@ -16,14 +17,14 @@ import torch
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..')
 sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
 
-from datasets import DEFAULT_SOURCE, dataset_available  # noqa: E402
+from datasets import dataset_available, dataset_source  # noqa: E402
 
 
 def needs(*names):
     missing = [n for n in names if not dataset_available(n)]
     return pytest.mark.skipif(
         bool(missing), reason=f'no raw files for {missing} in '
-        f'{DEFAULT_SOURCE} (set $TORCH_GEOMETRIC_GRU_DATASETS)')
+        'the datasets folder (set $TORCH_GEOMETRIC_GRU_DATASETS)')
 
 
 def _script(path, argv):
@@ -214,7 +215,7 @@ def test_profile_script(capsys):
 def test_distributed_example(tmp_path):
     subprocess.run([
         sys.executable, osp.join(ROOT, 'examples', 'distributed.py'),
-        '--root', DEFAULT_SOURCE, '--epochs', '2', '--port', '29541'
+        '--root', dataset_source('Cora'), '--epochs', '2', '--port', '29541'
     ], check=True, capture_output=True, timeout=600)
 
 
@@ -222,7 +223,7 @@ def test_distributed_example(tmp_path):
 def test_readme_example(tmp_path, monkeypatch):
     with open(osp.join(ROOT, 'README.md')) as f:
         blocks = re.findall(r'```python\n(.*?)```', f.read(), re.S)
-    shutil.copytree(osp.join(DEFAULT_SOURCE, 'Cora', 'raw'),
+    shutil.copytree(osp.join(dataset_source('Cora'), 'Cora', 'raw'),
                     tmp_path / 'data' / 'Cora' / 'raw')
     monkeypatch.chdir(tmp_path)
     namespace = {}
@@ -236,10 +237,62 @@ def test_readme_example(tmp_path, monkeypatch):
     assert isinstance(namespace['conv'], torch.nn.Module)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
-def test_gpu_check_script(tmp_path):
-    subprocess.run([
-        sys.executable, osp.join(ROOT, 'benchmarks', 'gpu_check.py'),
-        '--skip-tests', '--graphs', 'cora', '--repeats', '1', '--out',
-        str(tmp_path / 'gpu.md')
-    ], check=True, timeout=600)
+def _gpu_check(argv):
+    with _namespace(osp.join(ROOT, 'benchmarks'), 'gpu_check.py') as ns:
+        return ns['main'](argv), ns
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available() and
+                    os.environ.get('TRITON_INTERPRET') != '1',
+                    reason='needs CUDA or the Triton interpreter')
+def test_gpu_check_script(tmp_path, capsys):
+    # On a GPU, a short real run; elsewhere the same code on a tiny graph,
+    # with the Triton kernels in Triton's interpreter.
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    graph, data = ('cora', 'Cora') if device == 'cuda' else ('tiny', 'tiny')
+    out = str(tmp_path / 'gpu')
+    _gpu_check([
+        '--device', device, '--skip-tests', '--graphs', graph, '--datasets',
+        data, '--methods', 'triton', 'cudnn', 'pyg', 'mean', '--models',
+        'gru', 'sage', 'sage-pyg-gru', '--wide-graphs', '--repeats', '1',
+        '--out', out
+    ])
+    with open(out + '.json') as f:
+        report = json.load(f)
+    row = report['aggr'][graph]
+    for key in ('triton/forward', 'triton/train', 'cudnn/forward',
+                'pyg/forward', 'pyg/train', 'mean/train'):
+        assert row[key]['time'] > 0, key  # PyG's ran in its own process.
+    assert report['exact'][graph]['triton']['out'] < 1e-5
+    assert report['exact'][graph]['triton']['grad'] < 1e-5
+    assert report['e2e'][data]['sage-pyg-gru']['time'] > 0
+    with open(out + '.md') as f:
+        table = f.read()
+    assert '| GRUConv (Triton) |' in table and 'Triton vs cuDNN' in table
+
+
+def test_gpu_check_reports_a_crashed_child():
+    # A child that dies (as PyG's padded GRU can kill a CUDA context) is a
+    # row marked failed, not a crash of the whole check.
+    with _namespace(osp.join(ROOT, 'benchmarks'), 'gpu_check.py') as ns:
+        spec = dict(kind='aggr', method='pyg', graph='/nonexistent.pt',
+                    args=dict(device='cpu'))
+        found = ns['in_child'](spec, ['forward', 'train'], timeout=120)
+    assert set(found) == {'forward', 'train'}
+    assert 'nonexistent' in found['forward']['failed']
+
+
+@pytest.mark.slow
+def test_triton_kernels_compile_without_spills():
+    # The CUDA kernels compile for sm_80 and sm_90 on any machine; the
+    # shipped launch options of the default precision spill nothing.
+    pytest.importorskip('triton')
+    env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
+    proc = subprocess.run([
+        sys.executable, osp.join(ROOT, 'benchmarks', 'triton_resources.py'),
+        '--arch', '80', '90', '--hidden', '16', '64', '256', '--precision',
+        'tf32x3', '--check'
+    ], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count('| sm_') == 2 * 3 * 3

@@ -9,7 +9,9 @@ from torch_geometric_gru.recurrence import packed_gru, resolve_kernel
 DEVICES = [d for d in ('cpu', 'cuda')
            if triton_gru.is_available(torch.device(d))]
 pytestmark = pytest.mark.skipif(
-    not DEVICES, reason='needs triton (CUDA, or its CPU interpreter)')
+    not DEVICES, reason='needs triton on CUDA, or its CPU interpreter '
+    '(triton >= 3.7 with TRITON_INTERPRET=1, which tests/conftest.py sets '
+    'without a GPU)')
 
 
 @pytest.fixture(params=['resident', 'streamed'])

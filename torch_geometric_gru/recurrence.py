@@ -64,7 +64,8 @@ def resolve_kernel(kernel: str, x: Tensor) -> str:
             where = ('triton (3.0 or newer) is not installed'
                      if triton_gru.triton is None else
                      f'Triton does not run on {x.device.type} tensors '
-                     f'(on CPU only under TRITON_INTERPRET=1)')
+                     f'(on CPU only in its interpreter: TRITON_INTERPRET=1 '
+                     f'set before import, triton 3.7 or newer)')
             raise ValueError(f"kernel='triton' cannot run here: {where}; "
                              f"use kernel='auto'")
         if x.dtype not in TRITON_DTYPES:

@@ -55,15 +55,16 @@ from torch_geometric_gru.packing import PackedLayout
 try:
     import triton
     import triton.language as tl
-    # `input_precision` and the interpreter's tuple returns need 3.0:
-    if int(triton.__version__.split('.')[0]) < 3:  # pragma: no cover
+    TRITON_VERSION = tuple(int(v) for v in triton.__version__.split('.')[:2])
+    if TRITON_VERSION < (3, 0):  # pragma: no cover (`input_precision`)
         triton = None
 except ImportError:  # pragma: no cover (triton ships with CUDA builds)
     triton = None
+    TRITON_VERSION = (0, 0)
 
 BLOCK_B = 16  # Sequences per program (the smallest M of tl.dot).
 RESIDENT_MAX_H = 64  # Largest padded H whose W_hh stays in registers.
-BLOCK_H = 32  # Column block of the streamed variant.
+BLOCK_H = 32  # Column (and reduction) block of the streamed variant.
 PRECISIONS = ('ieee', 'tf32x3', 'tf32')
 
 
@@ -74,12 +75,15 @@ def interpreting() -> bool:
 
 def is_available(device: torch.device) -> bool:
     r"""Whether the Triton kernels can run on :obj:`device`: on CUDA when
-    :mod:`triton` (3.0 or newer) imports, on CPU under its interpreter."""
+    :mod:`triton` (3.0 or newer) imports, on CPU under its interpreter
+    (:obj:`TRITON_INTERPRET=1`, triton 3.7 or newer)."""
     if triton is None:
         return False
     if device.type == 'cuda':
         return not interpreting()
-    return device.type == 'cpu' and interpreting()
+    # Older interpreters cannot loop over a loaded bound under NumPy 2:
+    return (device.type == 'cpu' and interpreting()
+            and TRITON_VERSION >= (3, 7))
 
 
 @lru_cache(maxsize=None)
@@ -189,7 +193,7 @@ if triton is not None:
         pid = tl.program_id(0)
         rank = pid * BLOCK + tl.arange(0, BLOCK)
         length = tl.load(LEN + rank, mask=rank < num_seq, other=0)
-        num_steps = tl.max(length, 0)
+        num_steps = tl.load(LEN + pid * BLOCK)  # Ranked longest first.
         col = tl.arange(0, H_PAD)
         w_r = _load_w(WHH, 0, H, col, col, True)
         w_z = _load_w(WHH, 1, H, col, col, True)
@@ -227,28 +231,34 @@ if triton is not None:
         PRECISION: tl.constexpr,
     ):
         # STATE is [2, num_tiles * BLOCK, H_PAD], zeros: step t reads slot
-        # t % 2 and writes slot (t + 1) % 2.
+        # t % 2 and writes slot (t + 1) % 2. Blocks of BLOCK_COLS columns
+        # of the new state, each a sum over blocks of BLOCK_COLS of h.
         pid = tl.program_id(0)
         rank = pid * BLOCK + tl.arange(0, BLOCK)
         length = tl.load(LEN + rank, mask=rank < num_seq, other=0)
-        num_steps = tl.max(length, 0)
-        full = tl.arange(0, H_PAD)
+        num_steps = tl.load(LEN + pid * BLOCK)  # Ranked longest first.
         state = STATE + rank.to(tl.int64)[:, None] * H_PAD
+        num_blocks = H_PAD // BLOCK_COLS
         for t in range(0, num_steps):
             cur = state + (t % 2) * slot_stride
             nxt = state + ((t + 1) % 2) * slot_stride
-            h = tl.load(cur + full[None, :])
-            for block in tl.static_range(0, H_PAD // BLOCK_COLS):
+            for block in range(0, num_blocks):
                 col = block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
                 gi_r, gi_z, gi_n, row, mask = _load_inputs(
                     GI, gi_stride, SRC, OFF, t, rank, length, col, H,
                     HAS_SRC)
-                gh_r = tl.dot(h, _load_w(WHH, 0, H, full, col, True),
-                              input_precision=PRECISION)
-                gh_z = tl.dot(h, _load_w(WHH, 1, H, full, col, True),
-                              input_precision=PRECISION)
-                gh_n = tl.dot(h, _load_w(WHH, 2, H, full, col, True),
-                              input_precision=PRECISION)
+                gh_r = tl.zeros([BLOCK, BLOCK_COLS], tl.float32)
+                gh_z = tl.zeros([BLOCK, BLOCK_COLS], tl.float32)
+                gh_n = tl.zeros([BLOCK, BLOCK_COLS], tl.float32)
+                for k_block in range(0, num_blocks):
+                    k = k_block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
+                    h = tl.load(cur + k[None, :])
+                    gh_r += tl.dot(h, _load_w(WHH, 0, H, k, col, True),
+                                   input_precision=PRECISION)
+                    gh_z += tl.dot(h, _load_w(WHH, 1, H, k, col, True),
+                                   input_precision=PRECISION)
+                    gh_n += tl.dot(h, _load_w(WHH, 2, H, k, col, True),
+                                   input_precision=PRECISION)
                 gh_r += _load_b(BHH, 0, H, col, HAS_BIAS)
                 gh_z += _load_b(BHH, 1, H, col, HAS_BIAS)
                 gh_n += _load_b(BHH, 2, H, col, HAS_BIAS)
@@ -261,7 +271,7 @@ if triton is not None:
                            h_col, STORE_H, SAVE)
             tl.debug_barrier()  # Every column of step t before step t + 1.
         last = state + (num_steps % 2) * slot_stride
-        for block in tl.static_range(0, H_PAD // BLOCK_COLS):
+        for block in range(0, num_blocks):
             col = block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
             h_col = tl.load(last + col[None, :])
             out = FINAL + rank.to(tl.int64)[:, None] * H + col[None, :]
@@ -314,7 +324,7 @@ if triton is not None:
         pid = tl.program_id(0)
         rank = pid * BLOCK + tl.arange(0, BLOCK)
         length = tl.load(LEN + rank, mask=rank < num_seq, other=0)
-        num_steps = tl.max(length, 0)
+        num_steps = tl.load(LEN + pid * BLOCK)  # Ranked longest first.
         col = tl.arange(0, H_PAD)
         w_r = _load_w(WHH, 0, H, col, col, False)
         w_z = _load_w(WHH, 1, H, col, col, False)
@@ -354,16 +364,16 @@ if triton is not None:
         pid = tl.program_id(0)
         rank = pid * BLOCK + tl.arange(0, BLOCK)
         length = tl.load(LEN + rank, mask=rank < num_seq, other=0)
-        num_steps = tl.max(length, 0)
-        full = tl.arange(0, H_PAD)
+        num_steps = tl.load(LEN + pid * BLOCK)  # Ranked longest first.
         state = STATE + rank.to(tl.int64)[:, None] * H_PAD
+        num_blocks = H_PAD // BLOCK_COLS
         for i in range(0, num_steps):
             t = num_steps - 1 - i
             cur = state + (i % 2) * slot_stride
             nxt = state + ((i + 1) % 2) * slot_stride
             # Phase 1: the gate gradients of every column block, and the
             # direct part dh z of the previous state's gradient.
-            for block in tl.static_range(0, H_PAD // BLOCK_COLS):
+            for block in range(0, num_blocks):
                 col = block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
                 final_grad = 0.0
                 if not SEQUENCE:
@@ -380,22 +390,25 @@ if triton is not None:
                 _store_grads(DG, row, col, mask, H, d_r, d_z, d_hn, d_n)
                 tl.store(nxt + col[None, :], tl.where(mask, dh * z, dh))
             tl.debug_barrier()
-            # Phase 2: dh_prev += [d_r, d_z, d_hn] W_hh, by column block.
+            # Phase 2: dh_prev += [d_r, d_z, d_hn] W_hh, by blocks.
             row = (tl.load(OFF + t) + rank).to(tl.int64)
-            active = (t < length)[:, None] & (full < H)[None, :]
-            ptr = DG + row[:, None] * (4 * H) + full[None, :]
-            d_r = tl.load(ptr, mask=active, other=0.)
-            d_z = tl.load(ptr + H, mask=active, other=0.)
-            d_hn = tl.load(ptr + 2 * H, mask=active, other=0.)
-            for block in tl.static_range(0, H_PAD // BLOCK_COLS):
+            active = (t < length)[:, None]
+            for block in range(0, num_blocks):
                 col = block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
                 acc = tl.load(nxt + col[None, :])
-                acc += tl.dot(d_r, _load_w(WHH, 0, H, full, col, False),
-                              input_precision=PRECISION)
-                acc += tl.dot(d_z, _load_w(WHH, 1, H, full, col, False),
-                              input_precision=PRECISION)
-                acc += tl.dot(d_hn, _load_w(WHH, 2, H, full, col, False),
-                              input_precision=PRECISION)
+                for j_block in range(0, num_blocks):
+                    j = j_block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
+                    ptr = DG + row[:, None] * (4 * H) + j[None, :]
+                    mask = active & (j < H)[None, :]
+                    d_r = tl.load(ptr, mask=mask, other=0.)
+                    d_z = tl.load(ptr + H, mask=mask, other=0.)
+                    d_hn = tl.load(ptr + 2 * H, mask=mask, other=0.)
+                    acc += tl.dot(d_r, _load_w(WHH, 0, H, j, col, False),
+                                  input_precision=PRECISION)
+                    acc += tl.dot(d_z, _load_w(WHH, 1, H, j, col, False),
+                                  input_precision=PRECISION)
+                    acc += tl.dot(d_hn, _load_w(WHH, 2, H, j, col, False),
+                                  input_precision=PRECISION)
                 tl.store(nxt + col[None, :], acc)
             tl.debug_barrier()
 
@@ -414,12 +427,17 @@ def _plan(layout: PackedLayout) -> Tuple[Tensor, Tensor, int]:
     return plan
 
 
-def _launch_options(hidden: int) -> dict:
+def launch_options(hidden: int) -> dict:
+    r"""The variant and the compile options of the kernels for the hidden
+    size :obj:`hidden`: chosen so that no variant spills registers on
+    sm_80/sm_90 (see :obj:`benchmarks/triton_resources.py`)."""
     h_pad = _pad(hidden)
     options = dict(BLOCK=BLOCK_B, H_PAD=h_pad)
     if h_pad > RESIDENT_MAX_H:
-        options['BLOCK_COLS'] = BLOCK_H
-    options['num_warps'] = 4 if h_pad <= 64 else 8
+        options.update(BLOCK_COLS=min(BLOCK_H, h_pad), num_warps=8,
+                       num_stages=1)
+    else:
+        options.update(num_warps=4 if h_pad <= 32 else 8)
     return options
 
 
@@ -466,7 +484,7 @@ def forward(
     args = [gi, gi.stride(0), dummy if src is None else src, w_hh,
             dummy if b_hh is None else b_hh.contiguous(), lengths, offsets,
             h_buf, gates, final]
-    options = _launch_options(hidden)
+    options = launch_options(hidden)
     flags = dict(HAS_SRC=src is not None, HAS_BIAS=b_hh is not None,
                  STORE_H=store_h, SAVE=save, PRECISION=precision)
     if num_tiles > 0:
@@ -494,7 +512,7 @@ def backward_steps(grad_out: Tensor, gates: Tensor, h_buf: Tensor,
     grad_out = grad_out.contiguous()
     dg = torch.empty(layout.num_packed, 4 * hidden, device=grad_out.device)
     args = [gates, h_buf, w_hh.contiguous(), grad_out, lengths, offsets, dg]
-    options = _launch_options(hidden)
+    options = launch_options(hidden)
     if num_tiles > 0:
         if 'BLOCK_COLS' in options:
             state = _state(layout, options['H_PAD'], grad_out.device)
