@@ -33,6 +33,7 @@ test does.
 """
 import argparse
 import contextlib
+import functools
 import json
 import os
 import os.path as osp
@@ -258,6 +259,35 @@ def exactness(graph: Dict, args, device: torch.device) -> Dict:
     return results
 
 
+@contextlib.contextmanager
+def tile_shape(block: int, num_warps: int):
+    r"""Launches the Triton kernels with :obj:`block` sequences per
+    program and :obj:`num_warps` warps in this process."""
+    from torch_geometric_gru import triton_gru
+    saved = triton_gru.launch_options
+    triton_gru.launch_options = functools.partial(saved, block=block,
+                                                  num_warps=num_warps)
+    try:
+        yield
+    finally:
+        triton_gru.launch_options = saved
+
+
+def sweep(graph: Dict, args, device: torch.device) -> Dict:
+    r"""The Triton path's forward and training step at every tile shape
+    of :obj:`args.sweep_shapes`."""
+    results = {}
+    for shape in args.sweep_shapes:
+        block, warps = (int(v) for v in shape.split('x'))
+        found = {}
+        with tile_shape(block, warps):
+            bench_aggr('triton', graph, args, device,
+                       emit=lambda mode, value: found.__setitem__(mode,
+                                                                  value))
+        results[shape] = found
+    return results
+
+
 def make_e2e_model(name: str, data, hidden: int):
     import torch.nn.functional as F
     from models import GRUNet, make_model
@@ -366,6 +396,13 @@ def main(argv=None):
                         help='graphs on which the Triton path also runs at '
                         'H = --wide-hidden')
     parser.add_argument('--wide-hidden', type=int, default=256)
+    parser.add_argument('--sweep', nargs='*', choices=list(GRAPHS),
+                        default=[],
+                        help='graphs on which the Triton path also runs '
+                        'with every tile shape of --sweep-shapes (tuning)')
+    parser.add_argument('--sweep-shapes', nargs='+', default=[
+        '16x4', '16x8', '32x4', '32x8', '64x8'
+    ], help='tile shapes to sweep, as <sequences per program>x<warps>')
     parser.add_argument('--channels', type=int, default=64,
                         help='message width F')
     parser.add_argument('--hidden', type=int, default=64,
@@ -396,7 +433,7 @@ def main(argv=None):
         sys.exit('No CUDA device: run this on a machine with a GPU (or pass '
                  '--device cpu with TRITON_INTERPRET=1 for a smoke run).')
     report: Dict = dict(machine=machine(device), args=vars(args), aggr={},
-                        wide={}, exact={}, e2e={})
+                        wide={}, exact={}, e2e={}, sweep={})
     if not args.skip_tests:
         report['pytest_exit_code'] = run_tests(osp.join(HERE, '..'))
 
@@ -430,6 +467,8 @@ def main(argv=None):
                                __setitem__(f'{method}/{mode}', value))
             report['aggr'][name] = row
             report['exact'][name] = exactness(graph, args, device)
+            if name in args.sweep:
+                report['sweep'][name] = sweep(graph, args, device)
             if name in args.wide_graphs:
                 wide = {}
                 bench_aggr('triton', graph, args, device,
@@ -577,6 +616,18 @@ def render(report: Dict, args) -> str:
         lines.append(f'| {GRAPHS[name]} | {r["triton"]["out"]:.1e} | '
                      f'{r["triton"]["grad"]:.1e} | {r["cudnn"]["out"]:.1e} '
                      f'| {r["cudnn"]["grad"]:.1e} |')
+    if report['sweep']:
+        shapes = args.sweep_shapes
+        lines += [
+            '', '**Tile shapes** of the Triton path (sequences per program × '
+            'warps), forward / training step.', '',
+            '| graph | ' + ' | '.join(shapes) + ' |',
+            '|' + '---|' * (len(shapes) + 1)
+        ]
+        for name, r in report['sweep'].items():
+            cells = [f'{fmt(r[k].get("forward"))} / {fmt(r[k].get("train"))}'
+                     for k in shapes]
+            lines.append(f'| {GRAPHS[name]} | ' + ' | '.join(cells) + ' |')
     if report['wide']:
         lines += [
             '', f'**Width**: the Triton path at H = {args.wide_hidden} '

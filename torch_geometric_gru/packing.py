@@ -4,7 +4,7 @@ Built once per :obj:`(index, dim_size)` and reused by every GRU layer and
 direction (and every conv) that reads the same graph.
 """
 from functools import cached_property
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -226,6 +226,15 @@ class PackedLayout:
             step = step // 2
             sizes = [min(s, alive) for s in sizes[0::2]]
         return rounds
+
+    def plan(self, name: str, build: Callable[['PackedLayout'], Any]) -> Any:
+        r"""Returns the plan :obj:`name` of a consumer of this layout (a
+        kernel's own view of it), built by :obj:`build(self)` on first use
+        and kept with the layout, so that a cached layout caches it too."""
+        plans = self.__dict__.setdefault('_plans', {})
+        if name not in plans:
+            plans[name] = build(self)
+        return plans[name]
 
     def pack(self, x: Tensor) -> Tensor:
         r"""Gathers the rows of :obj:`x` (one per element) in packed order."""

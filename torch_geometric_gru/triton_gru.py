@@ -413,37 +413,54 @@ if triton is not None:
             tl.debug_barrier()
 
 
-def _plan(layout: PackedLayout) -> Tuple[Tensor, Tensor, int]:
-    r"""The per-rank lengths and per-step offsets on the layout's device
-    (built once per layout), and the number of tiles."""
-    plan = getattr(layout, '_triton_plan', None)
-    if plan is None:
+def _plan(layout: PackedLayout) -> Tuple[Tensor, Tensor]:
+    r"""The per-rank sequence lengths and the per-step row offsets on the
+    layout's device, built once per layout."""
+    def build(layout: PackedLayout) -> Tuple[Tensor, Tensor]:
         lengths = layout.degree.index_select(0, layout.nodes).to(torch.int32)
         offsets = torch.tensor(layout.offsets, dtype=torch.int64,
                                device=layout.device)
-        num_tiles = (layout.num_sequences + BLOCK_B - 1) // BLOCK_B
-        plan = (lengths, offsets, num_tiles)
-        layout._triton_plan = plan
-    return plan
+        return lengths, offsets
+
+    return layout.plan('triton', build)
 
 
-def launch_options(hidden: int) -> dict:
+def launch_options(hidden: int, block: Optional[int] = None,
+                   num_warps: Optional[int] = None) -> dict:
     r"""The variant and the compile options of the kernels for the hidden
     size :obj:`hidden`: chosen so that no variant spills registers on
-    sm_80/sm_90 (see :obj:`benchmarks/triton_resources.py`)."""
+    sm_80/sm_90 (see :obj:`benchmarks/triton_resources.py`).
+    :obj:`block` (sequences per program) and :obj:`num_warps` override
+    the defaults (for tuning)."""
     h_pad = _pad(hidden)
-    options = dict(BLOCK=BLOCK_B, H_PAD=h_pad)
+    options = dict(BLOCK=block or BLOCK_B, H_PAD=h_pad)
     if h_pad > RESIDENT_MAX_H:
         options.update(BLOCK_COLS=min(BLOCK_H, h_pad), num_warps=8,
                        num_stages=1)
     else:
         options.update(num_warps=4 if h_pad <= 32 else 8)
+    if num_warps is not None:
+        options['num_warps'] = num_warps
     return options
 
 
-def _state(layout: PackedLayout, h_pad: int, device: torch.device) -> Tensor:
-    num_rows = _plan(layout)[2] * BLOCK_B
-    return torch.zeros(2, num_rows, h_pad, device=device)
+def _launch(kernels: Tuple, layout: PackedLayout, hidden: int, device,
+            args: list, flags: dict) -> None:
+    r"""Launches the resident or the streamed kernel of :obj:`kernels`
+    over the tiles of :obj:`layout`."""
+    options = launch_options(hidden)
+    num_tiles = triton.cdiv(layout.num_sequences, options['BLOCK'])
+    if num_tiles == 0:
+        return
+    resident, streamed = kernels
+    if 'BLOCK_COLS' in options:
+        # Two slots of state per sequence, zeros (h = 0, dh = 0).
+        state = torch.zeros(2, num_tiles * options['BLOCK'],
+                            options['H_PAD'], device=device)
+        streamed[(num_tiles, )](*args[:-2], state, *args[-2:],
+                                state.stride(0), **flags, **options)
+    else:
+        resident[(num_tiles, )](*args, **flags, **options)
 
 
 def forward(
@@ -467,35 +484,30 @@ def forward(
     reads: the gates :obj:`[r, z, n, W_hn h + b_hn]` of every row and the
     state after every row, with a row of zeros appended (the state before
     a first step)."""
-    lengths, offsets, num_tiles = _plan(layout)
+    lengths, offsets = _plan(layout)
     num_rows, hidden = layout.num_packed, w_hh.size(1)
     device = x.device
     precision = precision or dot_precision(device)
     gi = torch.nn.functional.linear(x, w_ih, b_ih).contiguous()
-    w_hh = w_hh.contiguous()
 
     store_h = save or sequence
-    h_buf = torch.zeros((num_rows + 1 if store_h else 1), hidden,
+    # The state after every row, and a last row of zeros: the state before
+    # a first step, which the backward reads through `layout.prev_row`.
+    h_buf = torch.empty((num_rows + 1 if store_h else 1), hidden,
                         device=device)
+    h_buf[-1].zero_()
     gates = torch.empty((num_rows if save else 1), 4 * hidden,
                         device=device)
     final = torch.empty(layout.num_sequences, hidden, device=device)
     dummy = lengths  # Any tensor, for pointers a kernel never reads.
-    args = [gi, gi.stride(0), dummy if src is None else src, w_hh,
-            dummy if b_hh is None else b_hh.contiguous(), lengths, offsets,
-            h_buf, gates, final]
-    options = launch_options(hidden)
+    args = [gi, gi.stride(0), dummy if src is None else src,
+            w_hh.contiguous(), dummy if b_hh is None else b_hh.contiguous(),
+            lengths, offsets, h_buf, gates, final, layout.num_sequences,
+            hidden]
     flags = dict(HAS_SRC=src is not None, HAS_BIAS=b_hh is not None,
                  STORE_H=store_h, SAVE=save, PRECISION=precision)
-    if num_tiles > 0:
-        if 'BLOCK_COLS' in options:
-            state = _state(layout, options['H_PAD'], device)
-            _forward_streamed[(num_tiles, )](
-                *args, state, layout.num_sequences, hidden, state.stride(0),
-                **flags, **options)
-        else:
-            _forward_resident[(num_tiles, )](
-                *args, layout.num_sequences, hidden, **flags, **options)
+    _launch((_forward_resident, _forward_streamed), layout, hidden, device,
+            args, flags)
     out = h_buf[:num_rows] if sequence else final
     return (out.to(x.dtype), gates if save else None,
             h_buf if save else None)
@@ -506,23 +518,15 @@ def backward_steps(grad_out: Tensor, gates: Tensor, h_buf: Tensor,
                    precision: Optional[str] = None) -> Tensor:
     r"""The reverse loop: returns the gate gradients :obj:`[d pre-r,
     d pre-z, d(W_hn h + b_hn), d pre-n]` of every packed row (fp32)."""
-    lengths, offsets, num_tiles = _plan(layout)
+    lengths, offsets = _plan(layout)
     hidden = w_hh.size(1)
     precision = precision or dot_precision(grad_out.device)
-    grad_out = grad_out.contiguous()
     dg = torch.empty(layout.num_packed, 4 * hidden, device=grad_out.device)
-    args = [gates, h_buf, w_hh.contiguous(), grad_out, lengths, offsets, dg]
-    options = launch_options(hidden)
-    if num_tiles > 0:
-        if 'BLOCK_COLS' in options:
-            state = _state(layout, options['H_PAD'], grad_out.device)
-            _backward_streamed[(num_tiles, )](
-                *args, state, layout.num_sequences, hidden, state.stride(0),
-                SEQUENCE=sequence, PRECISION=precision, **options)
-        else:
-            _backward_resident[(num_tiles, )](
-                *args, layout.num_sequences, hidden, SEQUENCE=sequence,
-                PRECISION=precision, **options)
+    args = [gates, h_buf, w_hh.contiguous(), grad_out.contiguous(), lengths,
+            offsets, dg, layout.num_sequences, hidden]
+    _launch((_backward_resident, _backward_streamed), layout, hidden,
+            grad_out.device, args, dict(SEQUENCE=sequence,
+                                        PRECISION=precision))
     return dg
 
 
