@@ -188,6 +188,7 @@ def test_kernel_script(tmp_path):
     assert len(results['gru']['test_acc']) == 1
 
 
+@pytest.mark.slow
 @needs('Cora')
 def test_aggr_speed_script(tmp_path):
     out = tmp_path / 'speed.md'
@@ -211,6 +212,7 @@ def test_profile_script(capsys):
     assert 'GRULayer.backward.steps' in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @needs('Cora')
 def test_distributed_example(tmp_path):
     subprocess.run([
@@ -219,6 +221,7 @@ def test_distributed_example(tmp_path):
     ], check=True, capture_output=True, timeout=600)
 
 
+@pytest.mark.slow
 @needs('Cora')
 def test_readme_example(tmp_path, monkeypatch):
     with open(osp.join(ROOT, 'README.md')) as f:

@@ -192,6 +192,7 @@ def test_state_dict_and_pickle_round_trips(tmp_path):
     assert len(fresh.conv1.aggr_module.workspace._free) == 0
 
 
+@pytest.mark.slow
 def test_compile_matches_eager():
     torch.manual_seed(0)
     x, edge_index = _random_graph()
@@ -252,6 +253,7 @@ def _ddp_worker(rank, world_size, port, path):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_distributed_data_parallel_keeps_replicas_in_sync(tmp_path):
     import torch.multiprocessing as mp
     path = str(tmp_path / 'params.pt')

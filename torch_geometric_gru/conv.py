@@ -18,7 +18,7 @@ from torch_geometric_gru._checks import (
 )
 from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.mingru import MinGRUAggregation
-from torch_geometric_gru.packing import tensor_key
+from torch_geometric_gru.layout_cache import tensor_key
 from torch_geometric_gru.sequence import SequenceAggregation
 
 

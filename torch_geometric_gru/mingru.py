@@ -1,7 +1,7 @@
 r"""The minGRU aggregation: a GRU whose gates do not read the state, so
 that every sequence reduces in :math:`O(\log T)` vectorised rounds instead
 of :math:`T` sequential steps."""
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -9,6 +9,41 @@ from torch_geometric.nn.dense.linear import Linear
 
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.sequence import SequenceAggregation
+
+
+def pair_rounds(layout: PackedLayout,
+                ) -> List[Tuple[Tensor, Tensor, int, int]]:
+    r"""The plan of a pairwise tree over steps. In each round, every
+    sequence still longer than one row combines its step :obj:`2m + 1`
+    into its step :obj:`2m`, so :math:`\lceil \log_2 T \rceil` rounds
+    reduce every sequence to one row; a sequence leaves the tree as
+    soon as it is down to one row, so later rounds only see the long
+    ones. Rows of a level are in packed order (step-major, then rank);
+    sequences keep their rank.
+
+    Each round is :obj:`(left, right, lo, hi)`: the sequences of ranks
+    :obj:`[lo, hi)` are down to one row, rows :obj:`[lo, hi)` of the
+    level, and leave; :obj:`left` are the rows that survive into the
+    next level (the even steps of the others) and :obj:`right` the row
+    that follows each of them, or one past the last row of the level
+    (an identity element goes there) where there is none."""
+    rounds = []
+    sizes = layout.batch_sizes_list
+    step = layout.step
+    offsets = torch.tensor(layout.offsets, device=layout.device)
+    rank = torch.arange(layout.num_packed, device=layout.device) - \
+        offsets[step]
+    while len(sizes) > 1:
+        alive = sizes[1]  # Ranks >= sizes[1] are down to one row.
+        size = torch.tensor(sizes + [0], device=layout.device)
+        left = ((step % 2 == 0) & (rank < alive)).nonzero().view(-1)
+        step, rank = step[left], rank[left]
+        paired = rank < size[step + 1]
+        right = torch.where(paired, left + size[step], sum(sizes))
+        rounds.append((left, right, alive, sizes[0]))
+        step = step // 2
+        sizes = [min(s, alive) for s in sizes[0::2]]
+    return rounds
 
 
 def affine_reduce(a: Tensor, b: Tensor, layout: PackedLayout,
@@ -19,14 +54,14 @@ def affine_reduce(a: Tensor, b: Tensor, layout: PackedLayout,
     :obj:`src[p]` of :obj:`a` and :obj:`b` (row :obj:`p` if :obj:`src` is
     :obj:`None`).
 
-    A pairwise tree over steps (:attr:`PackedLayout.pair_rounds`) does it
+    A pairwise tree over steps (:func:`pair_rounds`) does it
     in :math:`\lceil \log_2 T \rceil` vectorised rounds and
     :math:`O(|\mathcal{E}| \cdot H)` work. The composition of a step pair
     is :math:`(a_2 a_1, a_2 b_1 + b_2)`: products and sums only, no
     differences of cumulative sums, so nothing cancels however long the
     sequence (a product of many :math:`a_t < 1` underflows towards its true,
     tiny value). Returns :obj:`[num_sequences, H]` in packed order."""
-    rounds = layout.pair_rounds
+    rounds = layout.plan('mingru', pair_rounds)
     num_first = layout.batch_sizes_list[0] if layout.num_packed else 0
 
     def rows_of_first_level(lo: int, hi: int) -> Tensor:

@@ -5,6 +5,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from torch_geometric_gru.grouping import keep_first
+
 
 def random_keys(num: int, generator: Optional[torch.Generator],
                 device: torch.device) -> Tensor:
@@ -13,25 +15,12 @@ def random_keys(num: int, generator: Optional[torch.Generator],
     return torch.rand(num, generator=generator).to(device)
 
 
-def rank_within_groups(index: Tensor, num_groups: int, key: Tensor) -> Tensor:
-    r"""The rank of every element within its group (:obj:`index`) when the
-    group is ordered by :obj:`key` (ties keep the element order)."""
-    order = torch.sort(key, stable=True).indices
-    order = order[torch.sort(index[order], stable=True).indices]
-    count = torch.bincount(index, minlength=num_groups)
-    start = torch.cumsum(count, 0) - count
-    rank = torch.empty_like(index)
-    rank[order] = torch.arange(index.numel(), device=index.device) - \
-        start[index[order]]
-    return rank
-
-
 def random_subset(index: Tensor, num_groups: int, max_length: int,
                   generator: Optional[torch.Generator] = None) -> Tensor:
     r"""A mask that keeps, in every group, a uniformly random subset of at
     most :obj:`max_length` elements (all of them in smaller groups)."""
     key = random_keys(index.numel(), generator, index.device)
-    return rank_within_groups(index, num_groups, key) < max_length
+    return keep_first(index, num_groups, max_length, key)
 
 
 def sinusoidal_encoding(length: int, channels: int,
@@ -65,26 +54,3 @@ def replicate(index: Tensor, num_groups: int,
     shift = torch.arange(copies, device=index.device) * num_groups
     groups = (index.view(1, -1) + shift.view(-1, 1)).view(-1)
     return elements.repeat(copies), groups
-
-
-def check_order_options(positional_encoding: Optional[str],
-                        num_permutations: int, max_length: Optional[int],
-                        in_channels: int) -> None:
-    if positional_encoding not in (None, 'sinusoidal', 'learned'):
-        raise ValueError(f"'positional_encoding' must be None, 'sinusoidal' "
-                         f"or 'learned' (got {positional_encoding!r})")
-    if positional_encoding == 'learned' and max_length is None:
-        raise ValueError("positional_encoding='learned' embeds ranks up to "
-                         "'max_length'; pass max_length (longer sequences "
-                         "are then subsampled to it)")
-    if positional_encoding is not None and in_channels < 1:
-        raise ValueError("A positional encoding needs a known "
-                         "'in_channels' (its width)")
-    if not isinstance(num_permutations, int) or num_permutations < 1:
-        raise ValueError(f"'num_permutations' must be a positive integer "
-                         f"(got {num_permutations!r})")
-    if max_length is not None and (not isinstance(max_length, int)
-                                   or max_length < 1):
-        raise ValueError(f"'max_length' must be a positive integer or None "
-                         f"(got {max_length!r})")
-

@@ -14,6 +14,7 @@ from torch_geometric_gru._checks import (
     check_index_range,
     check_ptr,
 )
+from torch_geometric_gru.grouping import group, keep_first
 
 
 class PackedLayout:
@@ -73,17 +74,16 @@ class PackedLayout:
         index = index.long()
         num_elements = index.numel()
 
-        degree = torch.bincount(index, minlength=dim_size)
-        sorted_index, elem_perm = torch.sort(index, stable=True)
-        ptr = degree.new_zeros(dim_size + 1)
-        torch.cumsum(degree, 0, out=ptr[1:])
-        pos = torch.arange(num_elements, device=device) - ptr[sorted_index]
-
+        kept = None  # The elements read, if not all of them.
         if max_num_elements is not None:
-            keep = pos < max_num_elements
-            sorted_index, elem_perm, pos = (sorted_index[keep],
-                                            elem_perm[keep], pos[keep])
-            degree = degree.clamp(max=max_num_elements)
+            kept = keep_first(index, dim_size, max_num_elements).nonzero()
+            kept = kept.view(-1)
+            index = index[kept]
+        degree = torch.bincount(index, minlength=dim_size)
+        elem_perm, pos = group(index, dim_size)
+        sorted_index = index[elem_perm]
+        if kept is not None:
+            elem_perm = kept[elem_perm]
 
         # Longest sequence first; ties keep the node order (stable):
         node_perm = torch.sort(degree, descending=True, stable=True).indices
@@ -193,40 +193,6 @@ class PackedLayout:
         length = self.degree[self.nodes][k]
         return offsets[length - 1 - step] + k
 
-    @cached_property
-    def pair_rounds(self) -> List[Tuple[Tensor, Tensor, int, int]]:
-        r"""The plan of a pairwise tree over steps. In each round, every
-        sequence still longer than one row combines its step :obj:`2m + 1`
-        into its step :obj:`2m`, so :math:`\lceil \log_2 T \rceil` rounds
-        reduce every sequence to one row; a sequence leaves the tree as
-        soon as it is down to one row, so later rounds only see the long
-        ones. Rows of a level are in packed order (step-major, then rank);
-        sequences keep their rank.
-
-        Each round is :obj:`(left, right, lo, hi)`: the sequences of ranks
-        :obj:`[lo, hi)` are down to one row, rows :obj:`[lo, hi)` of the
-        level, and leave; :obj:`left` are the rows that survive into the
-        next level (the even steps of the others) and :obj:`right` the row
-        that follows each of them, or one past the last row of the level
-        (an identity element goes there) where there is none."""
-        rounds = []
-        sizes = self.batch_sizes_list
-        step = self.step
-        offsets = torch.tensor(self.offsets, device=self.device)
-        rank = torch.arange(self.num_packed, device=self.device) - \
-            offsets[step]
-        while len(sizes) > 1:
-            alive = sizes[1]  # Ranks >= sizes[1] are down to one row.
-            size = torch.tensor(sizes + [0], device=self.device)
-            left = ((step % 2 == 0) & (rank < alive)).nonzero().view(-1)
-            step, rank = step[left], rank[left]
-            paired = rank < size[step + 1]
-            right = torch.where(paired, left + size[step], sum(sizes))
-            rounds.append((left, right, alive, sizes[0]))
-            step = step // 2
-            sizes = [min(s, alive) for s in sizes[0::2]]
-        return rounds
-
     def plan(self, name: str, build: Callable[['PackedLayout'], Any]) -> Any:
         r"""Returns the plan :obj:`name` of a consumer of this layout (a
         kernel's own view of it), built by :obj:`build(self)` on first use
@@ -251,101 +217,3 @@ class PackedLayout:
         return (f'{self.__class__.__name__}(num_nodes={self.num_nodes}, '
                 f'num_elements={self.num_elements}, '
                 f'num_steps={self.num_steps})')
-
-
-def tensor_key(t: Tensor, *extra) -> Optional[tuple]:
-    r"""A key that identifies the content of :obj:`t` as long as :obj:`t`
-    itself is kept alive: the same memory (data pointer, shape, strides) and
-    an unchanged version counter (any in-place write to :obj:`t` or a view of
-    it bumps it). :obj:`None` where that cannot be known: tensors created
-    under :func:`torch.inference_mode` (no version counter) and tensors seen
-    while :func:`torch.compile` traces."""
-    if torch.compiler.is_compiling() or t.is_inference():
-        return None
-    return (t.device, t.data_ptr(), tuple(t.shape), t.stride(),
-            t._version) + extra
-
-
-class LayoutCache:
-    r"""Remembers the :class:`PackedLayout` of the last index (or ptr)
-    tensor seen, so that a static graph is sorted and checked once.
-
-    A hit requires the same content (see :func:`tensor_key`) and the same
-    :obj:`dim_size`, :obj:`max_num_elements` and :obj:`x_index`. The cache
-    holds references to the tensors of its key, so that their memory cannot
-    be freed and reused by another tensor while cached.
-    """
-    def __init__(self):
-        self._key: Optional[tuple] = None
-        self._refs: tuple = ()
-        self._layout: Optional[PackedLayout] = None
-        self._src: Optional[Tensor] = None
-
-    def get(
-        self,
-        num_elements: int,
-        index: Optional[Tensor] = None,
-        ptr: Optional[Tensor] = None,
-        dim_size: Optional[int] = None,
-        max_num_elements: Optional[int] = None,
-        x_index: Optional[Tensor] = None,
-        num_rows: Optional[int] = None,
-    ) -> Tuple[PackedLayout, Tensor]:
-        r"""Returns the layout of :obj:`index` (preferred) or :obj:`ptr`
-        for :obj:`num_elements` elements, and the row that each packed
-        element reads: :obj:`perm`, or :obj:`x_index[perm]` when element
-        :obj:`e` is row :obj:`x_index[e]` of an input with :obj:`num_rows`
-        rows. Builds and checks them on a miss."""
-        if index is not None:
-            check_index_dtype('index', index)
-            if index.dim() != 1 or index.numel() != num_elements:
-                per = ("row of 'x'" if x_index is None else
-                       "entry of 'x_index'")
-                raise ValueError(
-                    f"'index' must be a 1-D tensor with one entry per {per} "
-                    f"({num_elements}), got shape {tuple(index.shape)}")
-            src, kind = index, 'index'
-        elif ptr is not None:
-            check_index_dtype('ptr', ptr)
-            src, kind = ptr, 'ptr'
-        else:
-            raise ValueError("One of 'index' or 'ptr' must be given")
-
-        key = tensor_key(src, kind, num_elements, dim_size, max_num_elements)
-        refs: tuple = (src, )
-        if key is not None and x_index is not None:
-            x_key = tensor_key(x_index, num_rows)
-            key = None if x_key is None else key + x_key
-            refs = (src, x_index)
-        if key is not None and key == self._key:
-            return self._layout, self._src  # type: ignore
-
-        if kind == 'index':
-            layout = PackedLayout.from_index(src, dim_size, max_num_elements)
-        else:
-            if dim_size is not None and dim_size != src.numel() - 1:
-                raise ValueError(f"'dim_size' ({dim_size}) must equal "
-                                 f"'ptr.numel() - 1' ({src.numel() - 1})")
-            layout = PackedLayout.from_ptr(src, num_elements,
-                                           max_num_elements)
-        rows = layout.perm
-        if x_index is not None:
-            check_index_dtype('x_index', x_index)
-            if x_index.dim() != 1:
-                raise ValueError(f"'x_index' must be a 1-D tensor (got "
-                                 f"shape {tuple(x_index.shape)})")
-            check_index_range('x_index', x_index, num_rows, 'x.size(0)')
-            rows = x_index.long().index_select(0, rows)
-        if key is not None:
-            self._key, self._refs = key, refs
-            self._layout, self._src = layout, rows
-        return layout, rows
-
-    def clear(self) -> None:
-        self.__init__()
-
-    def __getstate__(self) -> dict:
-        return {}  # A cache is never saved with a model.
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()

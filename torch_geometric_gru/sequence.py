@@ -7,15 +7,37 @@ from torch import Tensor
 from torch_geometric.nn.aggr import Aggregation
 
 from torch_geometric_gru._checks import check_features
+from torch_geometric_gru.grouping import keep_first
 from torch_geometric_gru.order import (
-    check_order_options,
     random_keys,
     random_subset,
-    rank_within_groups,
     replicate,
     sinusoidal_encoding,
 )
-from torch_geometric_gru.packing import LayoutCache, PackedLayout
+from torch_geometric_gru.layout_cache import LayoutCache
+from torch_geometric_gru.packing import PackedLayout
+
+
+def check_order_options(positional_encoding: Optional[str],
+                        num_permutations: int, max_length: Optional[int],
+                        in_channels: int) -> None:
+    if positional_encoding not in (None, 'sinusoidal', 'learned'):
+        raise ValueError(f"'positional_encoding' must be None, 'sinusoidal' "
+                         f"or 'learned' (got {positional_encoding!r})")
+    if positional_encoding == 'learned' and max_length is None:
+        raise ValueError("positional_encoding='learned' embeds ranks up to "
+                         "'max_length'; pass max_length (longer sequences "
+                         "are then subsampled to it)")
+    if positional_encoding is not None and in_channels < 1:
+        raise ValueError("A positional encoding needs a known "
+                         "'in_channels' (its width)")
+    if not isinstance(num_permutations, int) or num_permutations < 1:
+        raise ValueError(f"'num_permutations' must be a positive integer "
+                         f"(got {num_permutations!r})")
+    if max_length is not None and (not isinstance(max_length, int)
+                                   or max_length < 1):
+        raise ValueError(f"'max_length' must be a positive integer or None "
+                         f"(got {max_length!r})")
 
 
 class SequenceAggregation(Aggregation):
@@ -210,9 +232,8 @@ class SequenceAggregation(Aggregation):
         elements, groups = replicate(index, num_nodes, copies)
         keep: List[Tensor] = []
         if max_num_elements is not None:
-            first = rank_within_groups(groups, num_nodes * copies,
-                                       torch.zeros_like(groups))
-            keep.append(first < max_num_elements)
+            keep.append(keep_first(groups, num_nodes * copies,
+                                   max_num_elements))
         if subset:
             keep.append(random_subset(groups, num_nodes * copies,
                                       self.max_length, self.generator))

@@ -10,19 +10,12 @@ from torch_geometric.data.storage import EdgeStorage
 from torch_geometric.transforms import BaseTransform
 
 from torch_geometric_gru._checks import check_index_range
+from torch_geometric_gru.grouping import group
 
 # Edge-level keys that are not aligned with `edge_index` (supervision).
 _NOT_ALIGNED = {'edge_index', 'edge_label', 'edge_label_index'}
 
 Key = Union[str, Callable[[Union[Data, HeteroData]], Tensor]]
-
-
-def group_by_destination(dst: Tensor, score: Tensor,
-                         descending: bool = False) -> Tensor:
-    r"""The edge permutation that groups edges by destination and orders
-    each group by :obj:`score`; ties keep their current order."""
-    perm = torch.sort(score, descending=descending, stable=True).indices
-    return perm[torch.sort(dst[perm], stable=True).indices]
 
 
 def permute_edges(store: EdgeStorage, perm: Tensor) -> None:
@@ -117,8 +110,8 @@ class SortNeighbors(BaseTransform):
                 raise ValueError(f"The sort key {self.key!r} holds "
                                  f"non-finite values; fill or drop them "
                                  f"before sorting neighbours by it")
-            perm = group_by_destination(edge_index[1], score,
-                                        self.descending)
+            perm = group(edge_index[1], store.size(1), score,
+                         self.descending)[0]
             permute_edges(store, perm)
         if isinstance(data, HeteroData) and not sorted_any and \
                 len(data.edge_types) > 0:
@@ -206,8 +199,8 @@ class ShuffleNeighbors(BaseTransform):
             if edge_index is None:
                 continue
             key = torch.rand(edge_index.size(1), generator=self.generator)
-            perm = group_by_destination(edge_index[1],
-                                        key.to(edge_index.device))
+            perm = group(edge_index[1], store.size(1),
+                         key.to(edge_index.device))[0]
             permute_edges(store, perm)
         return data
 
