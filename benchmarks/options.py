@@ -1,6 +1,7 @@
 r"""What the accuracy benchmarks share: the neighbour orders they can read,
 the command-line options of the GRU layers, and the model names."""
 import argparse
+import os.path as osp
 
 import torch
 
@@ -66,3 +67,21 @@ def gru_options(args: argparse.Namespace) -> dict:
     return dict(shuffle=args.shuffle, num_permutations=args.num_permutations,
                 positional_encoding=args.positional_encoding,
                 max_length=args.max_length, cell=args.cell, seed=args.seed)
+
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def stored_args(args: argparse.Namespace) -> dict:
+    r"""The options to store with a result file: paths (:obj:`--out`,
+    :obj:`--root`) relative to the repository, never a machine's absolute
+    path (outside the repository: the file name only)."""
+    stored = dict(vars(args))
+    for key in ('out', 'root'):
+        path = stored.get(key)
+        if path:
+            path = osp.abspath(path)
+            inside = osp.commonpath([path, REPO]) == REPO
+            stored[key] = (osp.relpath(path, REPO) if inside else
+                           osp.basename(path))
+    return stored

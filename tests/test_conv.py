@@ -219,14 +219,37 @@ def test_edge_attr_errors():
         GRUConv(4, 8, aggr='mean')
 
 
-def test_range_check_runs_once_per_graph():
+def test_range_check_runs_once_per_graph(monkeypatch):
+    from torch_geometric_gru import _checks
+    calls = []
+    check = _checks.check_index_range
+
+    def spy(name, *args, **kwargs):
+        calls.append(name)
+        return check(name, *args, **kwargs)
+
+    for module in ('conv', 'layout_cache', 'packing'):
+        monkeypatch.setattr(f'torch_geometric_gru.{module}.check_index_range',
+                            spy, raising=False)
     conv = GRUConv(4, 8)
     x, edge_index = torch.randn(3, 4), torch.tensor([[0, 1], [1, 0]])
     conv(x, edge_index)
-    assert conv._checked is not None
+    first = len(calls)
+    assert first == 2  # edge_index[0] and edge_index[1], once each.
+    conv(x, edge_index)
+    assert len(calls) == first  # The same graph: no second check.
     edge_index[0, 0] = 7  # In place: the version counter changes.
     with pytest.raises(ValueError, match='out of range'):
         conv(x, edge_index)
+
+
+def test_no_bias_anywhere():
+    # bias=False: neither the layer nor its GRU learns additive biases.
+    conv = GRUConv(4, 8, bias=False)
+    assert not any('bias' in name for name, _ in conv.named_parameters())
+    torch.manual_seed(0)
+    x = torch.randn(6, 4, dtype=torch.double, requires_grad=True)
+    _check(conv.double(), x, hub_graph(6)[:, :12])
 
 
 @settings(max_examples=20, deadline=None)

@@ -1,3 +1,4 @@
+import copy
 import os
 import socket
 
@@ -136,12 +137,17 @@ def test_dtypes(dtype, atol):
     model = Net(6, 16, 8)
     expected = model.double()(x.double(), edge_index)
     model = model.to(dtype)
-    xd = x.to(dtype).requires_grad_()
+    xd = x.detach().to(dtype).requires_grad_()
     out = model(xd, edge_index)
     assert out.dtype == dtype
     assert torch.allclose(out.double(), expected, atol=atol)
-    out.float().sum().backward()
-    assert xd.grad.dtype == dtype and torch.isfinite(xd.grad).all()
+    weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    (out.float() * weight).sum().backward()
+    xe = x.detach().double().requires_grad_()
+    (model.double()(xe, edge_index) * weight.double()).sum().backward()
+    assert xd.grad.dtype == dtype
+    scale = xe.grad.abs().max()
+    assert torch.allclose(xd.grad.double(), xe.grad, atol=atol * 10 * scale)
 
 
 def test_nan_stays_in_its_node():
@@ -207,22 +213,39 @@ def test_compile_matches_eager():
             return self.conv2(self.conv1(x, edge_index).relu(), edge_index)
 
     model = Mixed()
+    x.requires_grad_()
+    weight = torch.randn(x.size(0), 8)  # Not a plain sum: every entry.
     expected = model(x, edge_index)
-    expected.sum().backward()
-    grads = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
+    grads = torch.autograd.grad((expected * weight).sum(),
+                                [x] + list(model.parameters()))
     compiled = torch.compile(model)
     out = compiled(x, edge_index)
     assert torch.allclose(out, expected, atol=1e-5)
-    out.sum().backward()
-    for p, g in zip(model.parameters(), grads):
-        assert torch.allclose(p.grad, g, atol=1e-5)
+    got = torch.autograd.grad((out * weight).sum(),
+                              [x] + list(model.parameters()))
+    for a, b in zip(got, grads):
+        assert torch.allclose(a, b, atol=1e-5)
+    # And eager is right: against the same model in float64 (where the
+    # per-node reference tests pin the kernels down).
+    ref = copy.deepcopy(model).double()
+    xd = x.detach().double().requires_grad_()
+    want = torch.autograd.grad((ref(xd, edge_index) * weight.double()).sum(),
+                               [xd] + list(ref.parameters()))
+    for a, b in zip(got, want):
+        assert torch.allclose(a.double(), b, atol=1e-4)
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def _ddp_data(rank):
+    x, edge_index = _random_graph(seed=rank)  # Each rank its own graph.
+    y = torch.randint(0, 3, (x.size(0), ),
+                      generator=torch.Generator().manual_seed(rank))
+    return x, edge_index, y
 
 
 def _ddp_worker(rank, world_size, port, path):
@@ -234,9 +257,7 @@ def _ddp_worker(rank, world_size, port, path):
     torch.manual_seed(0)  # The same initial weights on every rank.
     model = DistributedDataParallel(Net(6, 16, 3))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    x, edge_index = _random_graph(seed=rank)  # Each rank its own graph.
-    y = torch.randint(0, 3, (x.size(0), ),
-                      generator=torch.Generator().manual_seed(rank))
+    x, edge_index, y = _ddp_data(rank)
     for _ in range(3):
         optimizer.zero_grad()
         F.cross_entropy(model(x, edge_index), y).backward()
@@ -261,9 +282,21 @@ def test_distributed_data_parallel_keeps_replicas_in_sync(tmp_path):
              join=True)
     a, b = torch.load(path)
     assert torch.equal(a, b)
+    # DDP averages the ranks' gradients: one process training on the mean
+    # of the two ranks' losses takes the same steps.
     torch.manual_seed(0)
-    initial = torch.cat([p.view(-1) for p in Net(6, 16, 3).parameters()])
-    assert not torch.allclose(a, initial)  # Training moved the weights.
+    model = Net(6, 16, 3)
+    initial = torch.cat([p.detach().view(-1) for p in model.parameters()])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = sum(F.cross_entropy(model(x, e), y)
+                   for x, e, y in map(_ddp_data, range(2))) / 2
+        loss.backward()
+        optimizer.step()
+    single = torch.cat([p.detach().view(-1) for p in model.parameters()])
+    assert not torch.allclose(a, initial)  # Training moved the weights,
+    assert torch.allclose(a, single, atol=1e-5)  # exactly as averaged.
 
 
 @pytest.mark.skipif(not WITH_TORCH_SCATTER,

@@ -108,6 +108,22 @@ def test_seed_makes_draws_reproducible():
     assert not torch.equal(a(x, index), c(x, index))
 
 
+@pytest.mark.parametrize('options', [dict(shuffle=True),
+                                     dict(num_permutations=3),
+                                     dict(max_length=2)])
+def test_unseeded_draws_follow_the_global_generator(options):
+    # Without a seed, torch.manual_seed reproduces the random orders.
+    x, index = torch.randn(20, 4), torch.randint(0, 3, (20, ))
+    aggr = GRUAggregation(4, 3, **options)
+    if 'num_permutations' in options:
+        aggr.eval()
+    torch.manual_seed(0)
+    a, b = aggr(x, index), aggr(x, index)
+    torch.manual_seed(0)
+    assert torch.equal(aggr(x, index), a)
+    assert not torch.equal(a, b)  # Fresh draws at every call.
+
+
 def test_num_permutations_averages_random_orders():
     torch.manual_seed(0)
     x = torch.randn(5, 4, dtype=torch.double)
@@ -169,15 +185,20 @@ def test_random_subset():
 
 
 def test_gru_conv_passes_order_options():
-    conv = GRUConv(4, 8, positional_encoding='sinusoidal', shuffle=True,
-                   num_permutations=3, max_length=5, seed=1)
-    aggr = conv.aggr_module
-    assert (aggr.positional_encoding, aggr.shuffle, aggr.num_permutations,
-            aggr.max_length) == ('sinusoidal', True, 3, 5)
+    options = dict(positional_encoding='sinusoidal', shuffle=True,
+                   num_permutations=3, max_length=3, seed=1)
+    conv = GRUConv(4, 8, **options)
     assert str(conv) == ("GRUConv(4, 8, positional_encoding='sinusoidal', "
-                         "shuffle=True, num_permutations=3, max_length=5)")
+                         "shuffle=True, num_permutations=3, max_length=3)")
+    # Every option reaches the aggregation: the same options and seed on a
+    # stand-alone aggregation give the same draws and the same output, in
+    # training (shuffle, subsets) and in evaluation (averaged orders).
+    aggr = GRUAggregation(8, 8, **options)
+    aggr.gru.load_state_dict(conv.aggr_module.gru.state_dict())
     x = torch.randn(5, 4)
-    edge_index = torch.tensor([[0, 1, 2, 3, 4, 0], [1, 1, 1, 0, 0, 2]])
-    assert conv(x, edge_index).shape == (5, 8)
-    conv.eval()
-    assert conv(x, edge_index).shape == (5, 8)
+    edge_index = torch.tensor([[0, 1, 2, 3, 4, 0, 2], [1, 1, 1, 1, 0, 2, 1]])
+    for mode in ('train', 'eval'):
+        getattr(conv, mode)(), getattr(aggr, mode)()
+        msg = conv.lin(x)[edge_index[0]]
+        expected = aggr(msg, edge_index[1], dim_size=5) + conv.lin_root(x)
+        assert torch.allclose(conv(x, edge_index), expected, atol=1e-6)

@@ -106,6 +106,33 @@ def test_shuffle_neighbors_is_random_per_node_and_seeded():
     assert str(transform) == 'ShuffleNeighbors(seed=0)'
 
 
+def test_unseeded_shuffle_follows_the_global_generator():
+    data = _data()
+    torch.manual_seed(0)
+    a, b = ShuffleNeighbors()(data), ShuffleNeighbors()(data)
+    torch.manual_seed(0)
+    assert torch.equal(ShuffleNeighbors()(data).edge_index, a.edge_index)
+    assert not torch.equal(a.edge_index, b.edge_index)
+
+
+class _Shuffled(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        # Node 0 reads 8 neighbours: 40,320 orders.
+        edge_index = torch.stack([torch.arange(1, 9), torch.zeros(8).long()])
+        data = Data(edge_index=edge_index, num_nodes=9)
+        return ShuffleNeighbors()(data).edge_index[0]
+
+
+def test_dataloader_workers_draw_different_orders():
+    loader = torch.utils.data.DataLoader(_Shuffled(), batch_size=None,
+                                         num_workers=2)
+    orders = [tuple(order.tolist()) for order in loader]
+    assert len(set(orders)) == 4
+
+
 def test_hetero_data_every_edge_store():
     data = HeteroData()
     data['user'].x = torch.randn(3, 2)

@@ -276,9 +276,10 @@ class GRUConv(MessagePassing):
                    dst: Tensor, num_src: int, num_dst: int) -> Tensor:
         self._check_edges(src, dst, num_src, num_dst)
         if isinstance(h, Tensor):  # Node messages, read by every out-edge.
-            return self.aggr_module(h, dst, dim_size=num_dst, x_index=src)
+            return self.aggr_module(h, dst, dim_size=num_dst, x_index=src,
+                                    validate=False)
         msg = h[0].index_select(0, src) + h[1]
-        return self.aggr_module(msg, dst, dim_size=num_dst)
+        return self.aggr_module(msg, dst, dim_size=num_dst, validate=False)
 
     def _sizes(self, x_src: Tensor, x_dst: OptTensor, edge_index: Adj,
                size: Size) -> Tuple[int, int]:

@@ -73,10 +73,14 @@ class SequenceAggregation(Aggregation):
             its elements, in their original relative order (a change of
             the model for graphs whose hubs make sequences impractically
             long; drawn anew at every forward). (default: :obj:`None`)
-        seed (int, optional): Seeds :obj:`self.generator`, from which
-            :obj:`shuffle`, :obj:`num_permutations` and :obj:`max_length`
-            draw (on the CPU, so a seed gives the same draws on every
-            device). (default: :obj:`None`)
+        seed (int, optional): If set, :obj:`shuffle`,
+            :obj:`num_permutations` and :obj:`max_length` draw from a
+            private generator with this seed (on the CPU, so a seed gives
+            the same draws on every device), and every copy of the layer
+            (e.g. in each DataLoader worker) repeats the same draws. By
+            default they draw from PyTorch's global generator, so that
+            :func:`torch.manual_seed` reproduces them and DataLoader workers
+            draw differently. (default: :obj:`None`)
     """
     def __init__(
         self,
@@ -97,11 +101,10 @@ class SequenceAggregation(Aggregation):
         self.shuffle = shuffle
         self.num_permutations = num_permutations
         self.max_length = max_length
-        self.generator = torch.Generator()
-        if seed is None:
-            self.generator.seed()
-        else:
-            self.generator.manual_seed(seed)
+        self.seed = seed
+        self.generator: Optional[torch.Generator] = None
+        if seed is not None:
+            self.generator = torch.Generator().manual_seed(seed)
         self.pos_embedding = None
         if positional_encoding == 'learned':
             self.pos_embedding = torch.nn.Embedding(max_length, in_channels)
@@ -146,6 +149,7 @@ class SequenceAggregation(Aggregation):
         dim: int = -2,
         max_num_elements: Optional[int] = None,
         x_index: Optional[Tensor] = None,
+        validate: bool = True,
     ) -> Tensor:
         r"""Aggregates the rows of :obj:`x` per node.
 
@@ -171,6 +175,10 @@ class SequenceAggregation(Aggregation):
                 projected once per node, not once per edge
                 (:class:`~torch_geometric_gru.GRUConv` does this).
                 (default: :obj:`None`)
+            validate (bool, optional): If set to :obj:`False`, skips the
+                range checks of :obj:`index` and :obj:`x_index`, for a
+                caller that has checked them (they run once per graph
+                anyway, with the layout). (default: :obj:`True`)
         """
         check_features('x', x, self.in_channels)
         if dim not in (-2, 0):
@@ -178,7 +186,7 @@ class SequenceAggregation(Aggregation):
                              f"the rows of a 2-D 'x'; pass dim=0 or dim=-2 "
                              f"(got dim={dim})")
         layout, src, copies = self.plan(x, index, ptr, dim_size,
-                                        max_num_elements, x_index)
+                                        max_num_elements, x_index, validate)
         if self.positional_encoding is not None:
             x = x.index_select(0, src) + self.encoding(layout, x)
             src = None
@@ -208,13 +216,15 @@ class SequenceAggregation(Aggregation):
         dim_size: Optional[int],
         max_num_elements: Optional[int],
         x_index: Optional[Tensor],
+        validate: bool = True,
     ) -> Tuple[PackedLayout, Tensor, int]:
         r"""Returns the layout to read, the row of :obj:`x` that each packed
         row reads, and the number of copies of every node (random orders to
         average over)."""
         num_elements = x.size(0) if x_index is None else x_index.numel()
         layout, src = self._layouts.get(num_elements, index, ptr, dim_size,
-                                        max_num_elements, x_index, x.size(0))
+                                        max_num_elements, x_index, x.size(0),
+                                        validate)
         copies = 1 if self.training else self.num_permutations
         shuffle = (self.shuffle and self.training) or copies > 1
         subset = (self.max_length is not None

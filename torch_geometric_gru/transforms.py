@@ -180,17 +180,19 @@ class ShuffleNeighbors(BaseTransform):
     the aggregations, which draws one at every training forward).
 
     Args:
-        seed (int, optional): Seeds the transform's own generator, so that
-            the sequence of orders it draws is reproducible.
+        seed (int, optional): If set, the transform draws from its own
+            generator with this seed, so that the sequence of orders it
+            draws is reproducible on its own (and every DataLoader worker
+            repeats it). By default it draws from PyTorch's global
+            generator, like PyG's random transforms: :func:`torch.manual_seed`
+            reproduces the orders and DataLoader workers draw differently.
             (default: :obj:`None`)
     """
     def __init__(self, seed: Optional[int] = None):
         self.seed = seed
-        self.generator = torch.Generator()
-        if seed is None:
-            self.generator.seed()
-        else:
-            self.generator.manual_seed(seed)
+        self.generator: Optional[torch.Generator] = None
+        if seed is not None:
+            self.generator = torch.Generator().manual_seed(seed)
 
     def forward(self, data: Union[Data, HeteroData],
                 ) -> Union[Data, HeteroData]:

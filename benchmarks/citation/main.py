@@ -24,7 +24,13 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from datasets import load_dataset  # noqa: E402
 from models import make_model  # noqa: E402
-from options import MODELS, ORDERS, add_arguments, gru_options  # noqa
+from options import (  # noqa: E402
+    MODELS,
+    ORDERS,
+    add_arguments,
+    gru_options,
+    stored_args,
+)
 from train_eval import run  # noqa: E402
 
 
@@ -103,7 +109,7 @@ def main(argv=None):
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
-            json.dump(dict(args=vars(args), results=results), f)
+            json.dump(dict(args=stored_args(args), results=results), f)
     return results
 
 

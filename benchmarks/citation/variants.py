@@ -26,7 +26,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from main import load as main_load  # noqa: E402
 from main import parser as main_parser  # noqa: E402
 from models import GRUNet  # noqa: E402
-from options import gru_options  # noqa: E402
+from options import gru_options, stored_args  # noqa: E402
 from train_eval import adam, run  # noqa: E402
 
 from torch_geometric_gru import GRUConv  # noqa: E402
@@ -180,7 +180,7 @@ def main(argv=None):
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
-            json.dump(dict(args=vars(args), results=dict(gru=result)), f)
+            json.dump(dict(args=stored_args(args), results=dict(gru=result)), f)
     return result
 
 

@@ -28,7 +28,13 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from datasets import load_dataset  # noqa: E402
 from models import GraphNet  # noqa: E402
-from options import MODELS, ORDERS, add_arguments, gru_options  # noqa
+from options import (  # noqa: E402
+    MODELS,
+    ORDERS,
+    add_arguments,
+    gru_options,
+    stored_args,
+)
 
 
 def stratified_folds(y: torch.Tensor, folds: int, seed: int) -> List:
@@ -173,7 +179,7 @@ def main(argv=None):
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
-            json.dump(dict(args=vars(args), results=results), f)
+            json.dump(dict(args=stored_args(args), results=results), f)
     return results
 
 
