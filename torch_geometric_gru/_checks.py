@@ -31,6 +31,16 @@ def check_index_dtype(name: str, index: Tensor) -> None:
                          f"'{name}.long()'")
 
 
+def check_channels(name: str, channels: int, lazy: bool = False) -> None:
+    r"""Checks a layer width: a positive integer (or :obj:`-1`, to be
+    inferred from the first input, if :obj:`lazy`)."""
+    if isinstance(channels, bool) or not isinstance(channels, int) or (
+            channels < 1 and not (lazy and channels == -1)):
+        hint = ' or -1 (inferred from the first input)' if lazy else ''
+        raise ValueError(f"'{name}' must be a positive integer{hint} "
+                         f"(got {channels!r})")
+
+
 def check_float(name: str, x: Tensor) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"'{name}' must be a torch.Tensor "

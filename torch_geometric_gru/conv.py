@@ -12,7 +12,9 @@ from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
 from torch_geometric.utils import is_sparse, to_edge_index
 
 from torch_geometric_gru._checks import (
+    check_channels,
     check_features,
+    check_float,
     check_index_dtype,
     check_index_range,
 )
@@ -20,6 +22,14 @@ from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.mingru import MinGRUAggregation
 from torch_geometric_gru.layout_cache import tensor_key
 from torch_geometric_gru.sequence import SequenceAggregation
+
+
+_NO_FUSED = ("'GRUConv' has no fused message-and-aggregate path (a GRU reads "
+             "the messages one by one), so these hooks would never fire; "
+             "use register_message_forward_hook or "
+             "register_aggregate_forward_hook")
+_NO_EDGE_UPDATE = ("'GRUConv' has no edge updater, so these hooks would never "
+                   "fire; use register_message_forward_hook")
 
 
 def edge_parts(edge_index: Adj) -> Tuple[Tensor, Tensor, OptTensor]:
@@ -163,6 +173,12 @@ class GRUConv(MessagePassing):
             raise TypeError("'GRUConv' aggregates with its own GRU; use "
                             "'GRUAggregation' as 'aggr=' of another conv "
                             "instead")
+        if kwargs.get('decomposed_layers', 1) != 1:
+            raise ValueError("'GRUConv' cannot run in 'decomposed_layers': "
+                             "a GRU mixes the channels of its messages, so "
+                             "it cannot aggregate them in chunks; drop "
+                             "'decomposed_layers'")
+        check_channels('out_channels', out_channels)
         order = dict(positional_encoding=positional_encoding,
                      shuffle=shuffle, num_permutations=num_permutations,
                      max_length=max_length, seed=seed)
@@ -188,9 +204,9 @@ class GRUConv(MessagePassing):
         super().__init__(aggr=aggr, **kwargs)
         self.cell = cell
 
+        self.in_channels = in_channels  # An int unless bipartite, as PyG.
         if isinstance(in_channels, int):
             in_channels = (in_channels, in_channels)
-        self.in_channels = in_channels
         self.out_channels = out_channels
         self.edge_dim = edge_dim
         self.root_weight = root_weight
@@ -214,6 +230,21 @@ class GRUConv(MessagePassing):
         self._checked: Optional[tuple] = None
         self.reset_parameters()
 
+    # Hooks without a place in GRUConv: it has no fused message-and-
+    # aggregate kernel and no edge updater. Registering them would be a
+    # silent no-op, so it is an error.
+    def register_message_and_aggregate_forward_pre_hook(self, hook):
+        raise TypeError(_NO_FUSED)
+
+    def register_message_and_aggregate_forward_hook(self, hook):
+        raise TypeError(_NO_FUSED)
+
+    def register_edge_update_forward_pre_hook(self, hook):
+        raise TypeError(_NO_EDGE_UPDATE)
+
+    def register_edge_update_forward_hook(self, hook):
+        raise TypeError(_NO_EDGE_UPDATE)
+
     def reset_parameters(self):
         super().reset_parameters()
         self.lin.reset_parameters()
@@ -228,6 +259,7 @@ class GRUConv(MessagePassing):
         edge_index: Adj,
         edge_attr: OptTensor = None,
         size: Size = None,
+        edge_weight: OptTensor = None,
     ) -> Tensor:
         r"""Runs the forward pass.
 
@@ -237,30 +269,53 @@ class GRUConv(MessagePassing):
                 (the destination may be :obj:`None` if
                 :obj:`root_weight=False`).
             edge_index (torch.Tensor or SparseTensor): The edges; each
-                node's in-edges are read in their order here.
+                node's in-edges are read in their order here. A sparse
+                adjacency's values are edge weights (1-D) or edge features
+                (2-D).
             edge_attr (torch.Tensor, optional): Edge features of shape
                 :obj:`[num_edges, edge_dim]`. (default: :obj:`None`)
             size ((int, int), optional): The number of source and
                 destination nodes. (default: :obj:`None`)
+            edge_weight (torch.Tensor, optional): One weight per edge, of
+                shape :obj:`[num_edges]`, that scales its message before the
+                GRU reads it. (default: :obj:`None`)
         """
         if isinstance(x, Tensor):
             x = (x, x)
         x_src, x_dst = x
-        check_features('x', x_src, self.in_channels[0])
+        bipartite = x_src is not x_dst
+        channels = self._channels()
+        check_features('x', x_src, channels[0])
         if x_dst is not None:
-            check_features('x', x_dst, self.in_channels[1])
+            check_features('x', x_dst, channels[1])
         elif self.lin_root is not None:
             raise ValueError("'x' has no destination features; pass them "
                              "as x=(x_src, x_dst) or build the layer with "
                              "root_weight=False")
         src, dst, value = edge_parts(edge_index)
+        if self.flow == 'target_to_source':
+            if bipartite:
+                raise ValueError("flow='target_to_source' reverses the edges "
+                                 "of a graph; for a bipartite graph, swap "
+                                 "the roles of 'x' and the rows of "
+                                 "'edge_index' instead")
+            src, dst = dst, src
         num_src, num_dst = self._sizes(x_src, x_dst, edge_index, size)
-        edge_attr = self._edge_features(edge_attr, value, src.numel())
+        edge_attr, edge_weight = self._edge_inputs(edge_attr, edge_weight,
+                                                   value, src.numel())
+        self._check_edges(src, dst, num_src, num_dst)
 
         h = self.lin(x_src)
-        if self.lin_edge is not None:
-            h = (h, self.lin_edge(edge_attr))
-        out = self._aggregate(h, src, dst, num_src, num_dst)
+        edge_emb = None if edge_attr is None else self.lin_edge(edge_attr)
+        if self._messages_observed():
+            # Through PyG's propagate, where explainer masks, hooks and
+            # basis weights act on the messages the GRU reads.
+            out = self.propagate(edge_index, h=(h, None) if bipartite else h,
+                                 edge_emb=edge_emb, edge_scale=edge_weight,
+                                 size=(num_src, num_dst))
+        else:
+            out = self._aggregate(h, src, dst, num_dst, edge_emb,
+                                  edge_weight)
         if self.lin_out is not None:
             out = self.lin_out(out)
         if self.lin_root is not None:
@@ -269,16 +324,51 @@ class GRUConv(MessagePassing):
             out = out + self.bias
         return out
 
-    # The range checks and the aggregation depend on the values of
-    # `edge_index`: under torch.compile they run eagerly as one opaque call.
+    def message(self, h_j: Tensor, edge_emb: OptTensor,
+                edge_scale: OptTensor) -> Tensor:
+        r"""The message of every edge: :math:`\mathbf{W} \mathbf{x}_j`,
+        plus the projected edge features :obj:`edge_emb`, scaled by the
+        edge weight :obj:`edge_scale`."""
+        msg = h_j if edge_emb is None else h_j + edge_emb
+        return msg if edge_scale is None else msg * edge_scale.view(-1, 1)
+
+    def aggregate(self, inputs: Tensor, index: Tensor,
+                  ptr: OptTensor = None, dim_size: Optional[int] = None,
+                  ) -> Tensor:
+        # The edges were checked in forward, once per graph:
+        return self.aggr_module(inputs, index, ptr=ptr, dim_size=dim_size,
+                                validate=False)
+
+    def _messages_observed(self) -> bool:
+        r"""Whether anything reads or changes the messages (an explainer,
+        a hook, a reversed flow): then they are formed, through
+        :meth:`propagate`; otherwise the hoisted path forms none."""
+        hooks = (self._propagate_forward_pre_hooks,
+                 self._propagate_forward_hooks,
+                 self._message_forward_pre_hooks,
+                 self._message_forward_hooks,
+                 self._aggregate_forward_pre_hooks,
+                 self._aggregate_forward_hooks)
+        return (bool(self.explain) or self.flow != 'source_to_target'
+                or any(len(h) > 0 for h in hooks))
+
+    def _channels(self) -> Tuple[int, int]:
+        r"""The input widths, once known (after a lazy first call)."""
+        pair = ((self.in_channels, self.in_channels)
+                if isinstance(self.in_channels, int) else self.in_channels)
+        return (getattr(self.lin, 'in_channels', pair[0]),
+                getattr(self.lin_root, 'in_channels', pair[1]))
+
+    # The aggregation depends on the values of `edge_index`: under
+    # torch.compile it runs eagerly as one opaque call.
     @torch.compiler.disable
-    def _aggregate(self, h: Union[Tensor, Tuple[Tensor, Tensor]], src: Tensor,
-                   dst: Tensor, num_src: int, num_dst: int) -> Tensor:
-        self._check_edges(src, dst, num_src, num_dst)
-        if isinstance(h, Tensor):  # Node messages, read by every out-edge.
+    def _aggregate(self, h: Tensor, src: Tensor, dst: Tensor, num_dst: int,
+                   edge_emb: OptTensor, edge_weight: OptTensor) -> Tensor:
+        if edge_emb is None and edge_weight is None:
+            # Node messages, read by every out-edge: projected once per node.
             return self.aggr_module(h, dst, dim_size=num_dst, x_index=src,
                                     validate=False)
-        msg = h[0].index_select(0, src) + h[1]
+        msg = self.message(h.index_select(0, src), edge_emb, edge_weight)
         return self.aggr_module(msg, dst, dim_size=num_dst, validate=False)
 
     def _sizes(self, x_src: Tensor, x_dst: OptTensor, edge_index: Adj,
@@ -320,26 +410,46 @@ class GRUConv(MessagePassing):
         check_index_range('edge_index[1]', dst, num_dst, 'num_dst_nodes')
         self._checked = None if key is None else (key, src, dst)
 
-    def _edge_features(self, edge_attr: OptTensor, value: OptTensor,
-                       num_edges: int) -> OptTensor:
+    def _edge_inputs(self, edge_attr: OptTensor, edge_weight: OptTensor,
+                     value: OptTensor, num_edges: int,
+                     ) -> Tuple[OptTensor, OptTensor]:
+        r"""Checks the edge features and weights; a sparse adjacency's
+        values are weights (1-D) or features (2-D)."""
+        given = edge_attr is not None
+        if value is not None and value.dim() == 1:
+            if edge_weight is not None:
+                raise ValueError("The sparse adjacency holds edge weights "
+                                 "and 'edge_weight' was given too; pass one")
+            edge_weight = value
+        elif value is not None:
+            if edge_attr is not None:
+                raise ValueError("The sparse adjacency holds edge features "
+                                 "and 'edge_attr' was given too; pass one")
+            edge_attr = value
         if self.lin_edge is None:
             if edge_attr is not None:
-                raise ValueError("'edge_attr' was given but the layer has no "
-                                 "edge features; build it with "
-                                 "edge_dim=edge_attr.size(-1)")
-            return None
-        if edge_attr is None and value is not None and value.dim() == 2:
-            edge_attr = value  # Features stored in the sparse adjacency.
-        if edge_attr is None:
+                what = ("'edge_attr' was given" if given else
+                        "The sparse adjacency holds edge features")
+                raise ValueError(f"{what} but the layer has no edge "
+                                 f"features; build it with "
+                                 f"edge_dim={edge_attr.size(-1)}")
+        elif edge_attr is None:
             raise ValueError(f"The layer was built with edge_dim="
                              f"{self.edge_dim} but got no 'edge_attr'")
-        if edge_attr.dim() == 1:
-            edge_attr = edge_attr.view(-1, 1)
-        check_features('edge_attr', edge_attr, self.edge_dim, 'edge_dim')
-        if edge_attr.size(0) != num_edges:
-            raise ValueError(f"'edge_attr' has {edge_attr.size(0)} rows but "
-                             f"'edge_index' has {num_edges} edges")
-        return edge_attr
+        else:
+            if edge_attr.dim() == 1:
+                edge_attr = edge_attr.view(-1, 1)
+            check_features('edge_attr', edge_attr, self.edge_dim, 'edge_dim')
+            if edge_attr.size(0) != num_edges:
+                raise ValueError(f"'edge_attr' has {edge_attr.size(0)} rows "
+                                 f"but 'edge_index' has {num_edges} edges")
+        if edge_weight is not None:
+            check_float('edge_weight', edge_weight)
+            if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
+                raise ValueError(f"'edge_weight' must hold one weight per "
+                                 f"edge, shape [{num_edges}] (got "
+                                 f"{tuple(edge_weight.shape)})")
+        return edge_attr, edge_weight
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
@@ -347,9 +457,7 @@ class GRUConv(MessagePassing):
         return state
 
     def __repr__(self) -> str:
-        args = [str(self.in_channels[0]) if self.in_channels[0] ==
-                self.in_channels[1] else str(self.in_channels),
-                str(self.out_channels)]
+        args = [str(self.in_channels), str(self.out_channels)]
         if self.edge_dim is not None:
             args.append(f'edge_dim={self.edge_dim}')
         if self.cell != 'gru':

@@ -130,7 +130,7 @@ def make_model(args, in_channels, out_channels):
                 **conv_kwargs)
     if args.project_state:
         model.conv1, model.conv2 = (
-            ProjectedGRUConv(c.in_channels[0], c.out_channels, args.hidden,
+            ProjectedGRUConv(c.in_channels, c.out_channels, args.hidden,
                              **conv_kwargs)
             for c in (model.conv1, model.conv2))
     for conv in (model.conv1, model.conv2):
