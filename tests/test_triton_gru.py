@@ -219,3 +219,23 @@ def test_matches_cudnn_path(device):
     b = packed_gru(gru, layout, x, layout.perm, kernel='cudnn')
     atol = 1e-3 if device == 'cuda' else 2e-6  # cuDNN may use TF32.
     torch.testing.assert_close(a, b, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_double_backward_matches_the_native_kernel(device):
+    # Gradients of gradients (a penalty on the input gradient) go through
+    # the differentiable recomputation on both kernels.
+    torch.manual_seed(10)
+    index = hub_graph(num_nodes=8)[1].to(device)
+    x = torch.randn(index.numel(), 4, device=device, requires_grad=True)
+    results = []
+    state = GRUAggregation(4, 16).state_dict()
+    for kernel in ('triton', 'native'):
+        aggr = GRUAggregation(4, 16, kernel=kernel).to(device)
+        aggr.load_state_dict(state)
+        out = aggr(x, index, dim_size=9)
+        (gx, ) = torch.autograd.grad((out**2).sum(), x, create_graph=True)
+        results.append(torch.autograd.grad(gx.pow(2).sum(),
+                                           list(aggr.parameters())))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

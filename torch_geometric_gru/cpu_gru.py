@@ -21,9 +21,9 @@ from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 from torch.profiler import record_function
 
+from torch_geometric_gru import naive_gru
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.workspace import Workspace
 
@@ -213,18 +213,21 @@ class GRULayer(torch.autograd.Function):
                               sequence, save=True, workspace=workspace)
         ctx.layout, ctx.sequence, ctx.workspace = layout, sequence, workspace
         sentinel = x.new_empty(0)
-        ctx.save_for_backward(x, src, w_ih, w_hh, g, u, sentinel)
+        ctx.save_for_backward(x, src, w_ih, w_hh, b_ih, b_hh, g, u, sentinel)
         if workspace is not None:
             workspace.lend(sentinel, g, u)
         return out
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out: Tensor):
-        x, src, w_ih, w_hh, g, u, _ = ctx.saved_tensors
+        x, src, w_ih, w_hh, b_ih, b_hh, g, u, _ = ctx.saved_tensors
         layout: PackedLayout = ctx.layout
         workspace: Optional[Workspace] = ctx.workspace
         need = ctx.needs_input_grad
+        if torch.is_grad_enabled():  # create_graph: differentiable grads.
+            return naive_gru.double_backward(
+                grad_out, (x, w_ih, w_hh, b_ih, b_hh), need[:5], src,
+                layout, ctx.sequence) + (None, ) * 4
         num_rows, hidden = u.size(0), u.size(1)
 
         with record_function('GRULayer.backward.gate_derivatives'):

@@ -50,6 +50,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from torch_geometric_gru import naive_gru
 from torch_geometric_gru.packing import PackedLayout
 
 try:
@@ -542,15 +543,18 @@ class TritonGRULayer(torch.autograd.Function):
         out, gates, h_buf = forward(x, src, w_ih, w_hh, b_ih, b_hh, layout,
                                     sequence, save=True, precision=precision)
         ctx.layout, ctx.sequence, ctx.precision = layout, sequence, precision
-        ctx.has_b_ih, ctx.has_b_hh = b_ih is not None, b_hh is not None
-        ctx.save_for_backward(x, src, w_ih, w_hh, gates, h_buf)
+        ctx.save_for_backward(x, src, w_ih, w_hh, b_ih, b_hh, gates, h_buf)
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        x, src, w_ih, w_hh, gates, h_buf = ctx.saved_tensors
+        x, src, w_ih, w_hh, b_ih, b_hh, gates, h_buf = ctx.saved_tensors
         layout: PackedLayout = ctx.layout
         need = ctx.needs_input_grad
+        if torch.is_grad_enabled():  # create_graph: differentiable grads.
+            return naive_gru.double_backward(
+                grad_out, (x, w_ih, w_hh, b_ih, b_hh), need[:5], src,
+                layout, ctx.sequence) + (None, ) * 4
         hidden = w_hh.size(1)
         dg = backward_steps(grad_out.float(), gates, h_buf, w_hh, layout,
                             ctx.sequence, ctx.precision)
