@@ -299,3 +299,72 @@ def test_dtype_errors_are_value_errors_too():
     aggr = GRUAggregation(4, 8)
     with pytest.raises(ValueError):
         aggr(torch.randn(2, 4), torch.tensor([0., 1.]))
+
+
+@pytest.mark.parametrize('device_type', ['cpu'])
+def test_autocast(device_type):
+    # Under autocast the recurrence runs in the parameters' dtype (fp32
+    # state), whatever the dtype of the messages.
+    from torch_geometric_gru import GRUConv
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x = torch.randn(12, 6)
+    conv = SAGEConv(6, 8, aggr=GRUAggregation(6))
+    gru_conv = GRUConv(6, 8)
+    for layer in (conv, gru_conv):
+        expected = layer(x, edge_index)
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            out = layer(x, edge_index)
+        assert torch.allclose(out.float(), expected, atol=0.1)
+        out.float().sum().backward()
+
+
+def test_torch_func_grad():
+    from torch.func import functional_call, grad
+    torch.manual_seed(0)
+    aggr = GRUAggregation(4, 8)
+    x, index = torch.randn(10, 4), hub_graph()[1][:10]
+    params = dict(aggr.named_parameters())
+
+    def loss(p):
+        return functional_call(aggr, p, (x, index)).pow(2).sum()
+
+    got = grad(loss)(params)
+    want = torch.autograd.grad(aggr(x, index).pow(2).sum(),
+                               list(params.values()))
+    for name, w in zip(params, want):
+        assert torch.allclose(got[name], w, atol=1e-6)
+
+
+@pytest.mark.parametrize('x_dtype', [torch.double, torch.half,
+                                     torch.bfloat16])
+def test_dtype_mismatch_is_a_clear_error(x_dtype):
+    from torch_geometric_gru import GRUConv
+    edge_index = torch.tensor([[0, 1], [1, 2]])
+    x = torch.randn(3, 4, dtype=x_dtype)
+    with pytest.raises(TypeError, match=r"'x' is torch\..* but the layer's "
+                       r"parameters are torch.float32"):
+        GRUAggregation(4, 8)(x, edge_index[1])
+    with pytest.raises(TypeError, match="layer.to"):
+        GRUConv(4, 8)(x, edge_index)
+
+
+def test_channel_and_device_errors():
+    from torch_geometric_gru import GRUConv
+    with pytest.raises(ValueError, match="'out_channels' must be a positive"):
+        GRUConv(16, 0)
+    with pytest.raises(ValueError, match="'out_channels' must be a positive"):
+        GRUAggregation(16, 0)
+    with pytest.raises(ValueError, match="'in_channels' must be a positive "
+                       "integer or -1"):
+        GRUAggregation(-2)
+    meta = torch.tensor([[0, 1], [1, 2]], device='meta')
+    with pytest.raises(ValueError, match='meta device'):
+        GRUConv(4, 8)(torch.randn(3, 4), meta)
+    with pytest.raises(TypeError, match='torch.long or torch.int32'):
+        GRUConv(4, 8)(torch.randn(3, 4),
+                      torch.tensor([[0, 1], [1, 2]], dtype=torch.int16))
+    lazy = GRUConv(-1, 8)
+    lazy(torch.randn(3, 4), torch.tensor([[0, 1], [1, 2]]))
+    with pytest.raises(ValueError, match='in_channels=4'):
+        lazy(torch.randn(3, 5), torch.tensor([[0, 1], [1, 2]]))

@@ -309,3 +309,74 @@ def test_results_do_not_depend_on_torch_scatter(monkeypatch):
     out = model(x, edge_index)
     monkeypatch.setattr(torch_geometric.typing, 'WITH_TORCH_SCATTER', False)
     assert torch.allclose(model(x, edge_index), out, atol=1e-6)
+
+
+def _ordered_graph(seed=0):
+    from torch_geometric.data import Data
+
+    from torch_geometric_gru.transforms import SortNeighbors
+    x, edge_index = _random_graph(seed=seed)
+    edge_index = torch.unique(edge_index, dim=1)  # No multi-edges to merge.
+    data = Data(x=x, edge_index=edge_index,
+                edge_attr=torch.arange(edge_index.size(1)).float().view(-1, 1))
+    return SortNeighbors('degree', descending=True)(data)
+
+
+def _in_recorded_order(edge_index, rank):
+    # The storage order the ordering transform set: by node, then rank.
+    perm = torch.sort(edge_index[1] * 10**6 + rank).indices
+    return edge_index[:, perm]
+
+
+def test_order_survives_sparse_conversion():
+    # ToSparseTensor re-sorts the edges by source; the recorded ranks follow.
+    import torch_geometric.transforms as T
+    data = _ordered_graph()
+    conv = GRUConv(6, 8)
+    expected = conv(data.x, data.edge_index)
+    assert not torch.allclose(conv(data.x, _in_recorded_order(
+        data.edge_index.flip(0), data.edge_rank).flip(0)), expected,
+        atol=1e-3)  # The order matters here...
+    sparse = T.ToSparseTensor(layout=torch.sparse_csr)(data.clone())
+    out = conv(data.x, sparse.adj_t, order=sparse.edge_rank)
+    assert torch.allclose(out, expected, atol=1e-6)  # ...and is kept.
+
+
+def test_order_survives_link_splits_and_subgraphs():
+    import torch_geometric.transforms as T
+    data = _ordered_graph()
+    conv = GRUConv(6, 8)
+    train, _, _ = T.RandomLinkSplit(num_val=0.2, num_test=0.2)(data.clone())
+    sub = data.subgraph(torch.arange(0, 40, 2))
+    for part in (train, sub):
+        assert part.edge_index.size(1) < data.edge_index.size(1)
+        expected = conv(part.x, _in_recorded_order(part.edge_index,
+                                                   part.edge_rank))
+        shuffled = torch.randperm(part.edge_index.size(1))
+        out = conv(part.x, part.edge_index[:, shuffled],
+                   order=part.edge_rank[shuffled])
+        assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_merged_edges_break_the_recorded_order_loudly():
+    # ToUndirected after an ordering transform gives reversed copies ranks
+    # from another node's sequence and sums merged ones: refused, not read.
+    import torch_geometric.transforms as T
+    data = _ordered_graph()
+    merged = T.ToUndirected()(data.clone())
+    with pytest.raises(ValueError, match='ties within a node'):
+        GRUConv(6, 8)(merged.x, merged.edge_index, order=merged.edge_rank)
+
+
+def test_aggregation_reads_the_order_key():
+    torch.manual_seed(0)
+    index = torch.tensor([1, 0, 1, 1, 0])
+    x = torch.randn(5, 4)
+    rank = torch.tensor([2, 1, 0, 1, 0])
+    aggr = GRUAggregation(4, 8)
+    out = aggr(x, index, order=rank)
+    expected = aggr(x[torch.tensor([4, 1, 2, 3, 0])],
+                    torch.tensor([0, 0, 1, 1, 1]))
+    assert torch.allclose(out, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="'order' must hold one sort key"):
+        aggr(x, index, order=rank[:4])

@@ -4,6 +4,7 @@ from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.conv import GRUConv
 from torch_geometric_gru.mingru import MinGRUAggregation
+from torch_geometric_gru.models import GRUGraphSAGE
 from torch_geometric_gru.sequence import SequenceAggregation
 from torch_geometric_gru import transforms
 
@@ -12,6 +13,7 @@ __version__ = '0.1.0'
 __all__ = [
     'GRUAggregation',
     'GRUConv',
+    'GRUGraphSAGE',
     'MinGRUAggregation',
     'SequenceAggregation',
     'transforms',

@@ -27,8 +27,12 @@ def check_index_dtype(name: str, index: Tensor) -> None:
                         f"(got {type(index).__name__})")
     if index.dtype not in INDEX_DTYPES:
         raise DTypeError(f"'{name}' must hold integer node indices of dtype "
-                         f"torch.long (got {index.dtype}); convert it with "
-                         f"'{name}.long()'")
+                         f"torch.long or torch.int32 (got {index.dtype}); "
+                         f"convert it with '{name}.long()'")
+    if index.is_meta:
+        raise ValueError(f"'{name}' is on the meta device and holds no "
+                         f"values, but the neighbour order is read from its "
+                         f"values; create it on a real device")
 
 
 def check_channels(name: str, channels: int, lazy: bool = False) -> None:
@@ -102,3 +106,61 @@ def check_ptr(ptr: Tensor, num_elements: int) -> None:
     if ptr.numel() > 1 and bool((ptr[1:] < ptr[:-1]).any()):
         raise ValueError("'ptr' must be non-decreasing (a CSR pointer); "
                          "use 'index' for unsorted inputs")
+
+
+def check_order(order: Tensor, index: Tensor) -> None:
+    r"""Checks a per-element sort key against :obj:`index`."""
+    if not isinstance(order, Tensor):
+        raise TypeError(f"'order' must be a torch.Tensor (got "
+                        f"{type(order).__name__})")
+    if order.dim() != 1 or order.numel() != index.numel():
+        raise ValueError(f"'order' must hold one sort key per element "
+                         f"(edge), shape [{index.numel()}] (got "
+                         f"{tuple(order.shape)})")
+    if order.device != index.device:
+        raise ValueError(f"'order' is on {order.device} but the index is on "
+                         f"{index.device}; move it with '.to()'")
+    if order.is_floating_point() and not bool(torch.isfinite(order).all()):
+        raise ValueError("'order' holds non-finite values")
+
+
+def check_no_ties(sorted_index: Tensor, sorted_order: Tensor) -> None:
+    r"""Checks that no two elements of a group have the same sort key
+    (given grouped and sorted): ranks that an ordering transform recorded
+    are distinct within a node unless a later transform merged or
+    duplicated edges."""
+    tie = (sorted_index[1:] == sorted_index[:-1]) & \
+        (sorted_order[1:] == sorted_order[:-1])
+    if bool(tie.any()):
+        node = int(sorted_index[1:][tie][0])
+        raise ValueError(
+            f"'order' has ties within a node (node {node}): ranks recorded "
+            f"by an ordering transform are distinct, so a later transform "
+            f"merged or duplicated edges (e.g. ToUndirected, coalesce); "
+            f"apply the ordering transform after it")
+
+
+def check_same_dtype(name: str, x: Tensor, weight: Optional[Tensor],
+                     ) -> None:
+    r"""Checks that :obj:`x` has the dtype of a layer's :obj:`weight`
+    (skipped without one, or for uninitialised lazy weights, or under
+    :func:`torch.autocast`, which casts per operation)."""
+    if weight is None or autocast_enabled(x) or isinstance(
+            weight, torch.nn.parameter.UninitializedParameter):
+        return
+    if x.dtype != weight.dtype:
+        raise DTypeError(f"'{name}' is {x.dtype} but the layer's parameters "
+                         f"are {weight.dtype}; convert one of them (e.g. "
+                         f"'{name}.to({weight.dtype})' or "
+                         f"'layer.to({x.dtype})'), or run under "
+                         f"torch.autocast")
+
+
+def autocast_enabled(x: Tensor) -> bool:
+    r"""Whether :func:`torch.autocast` is on for :obj:`x`'s device."""
+    try:
+        return torch.is_autocast_enabled(x.device.type)
+    except TypeError:  # torch < 2.4: no device argument.
+        if x.device.type == 'cpu':
+            return torch.is_autocast_cpu_enabled()
+        return x.is_cuda and torch.is_autocast_enabled()

@@ -4,6 +4,7 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
+from torch_geometric_gru._checks import check_channels
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.recurrence import check_kernel, packed_gru
 from torch_geometric_gru.sequence import SequenceAggregation
@@ -60,8 +61,13 @@ class GRUAggregation(SequenceAggregation):
     version), so a static graph is sorted once.
 
     Args:
-        in_channels (int): Size of each input sample.
-        out_channels (int): Size of the GRU's hidden state.
+        in_channels (int): Size of each input sample, or :obj:`-1` to
+            derive it from the first input (lazy initialization).
+        out_channels (int, optional): Size of the GRU's hidden state; by
+            default :obj:`in_channels`, the width that
+            :class:`~torch_geometric.nn.conv.SAGEConv` and other convs that
+            transform their aggregate expect (their :obj:`in_channels`).
+            (default: :obj:`None`)
         num_layers (int, optional): Number of stacked GRU layers; the output
             is the top layer's final state. (default: :obj:`1`)
         bidirectional (bool, optional): If set to :obj:`True`, a second
@@ -97,7 +103,7 @@ class GRUAggregation(SequenceAggregation):
     def __init__(
         self,
         in_channels: int,
-        out_channels: int,
+        out_channels: Optional[int] = None,
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
@@ -105,21 +111,53 @@ class GRUAggregation(SequenceAggregation):
         kernel: str = 'auto',
         **kwargs,
     ):
-        super().__init__(in_channels, out_channels, **kwargs)
+        check_channels('in_channels', in_channels, lazy=True)
+        if out_channels is not None:
+            check_channels('out_channels', out_channels)
+        super().__init__(in_channels, out_channels or in_channels, **kwargs)
         check_kernel(kernel)
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.kernel = kernel
-        self.gru = torch.nn.GRU(in_channels, out_channels,
-                                num_layers=num_layers, bias=bias,
+        self._same_width = out_channels is None
+        self._gru_kwargs = dict(num_layers=num_layers, bias=bias,
                                 batch_first=True, dropout=dropout,
                                 bidirectional=bidirectional)
+        self.gru: Optional[torch.nn.GRU] = None
+        if in_channels > 0:
+            self._build(in_channels)
+        else:  # Lazy: built by the first input, or by a loaded state_dict.
+            self._register_load_state_dict_pre_hook(self._lazy_load)
         self.workspace = Workspace()
         self.reset_parameters()
 
+    def _build(self, in_channels: int, device=None, dtype=None) -> None:
+        self.in_channels = in_channels
+        if self._same_width:
+            self.out_channels = in_channels
+        self.gru = torch.nn.GRU(in_channels, self.out_channels,
+                                device=device, dtype=dtype,
+                                **self._gru_kwargs)
+
+    def _lazy_load(self, state_dict, prefix, *args) -> None:
+        weight = state_dict.get(f'{prefix}gru.weight_ih_l0')
+        if self.gru is None and weight is not None:
+            if self._same_width:
+                self.out_channels = weight.size(0) // 3
+            self._build(weight.size(1), weight.device, weight.dtype)
+
     def reset_parameters(self):
         super().reset_parameters()
-        self.gru.reset_parameters()
+        if self.gru is not None:
+            self.gru.reset_parameters()
+
+    @torch.compiler.disable
+    def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
+        if self.gru is None:  # Lazy: the first input fixes the width.
+            self._build(x.size(-1), x.device, x.dtype)
+        return super().forward(x, *args, **kwargs)
+
+    forward.__doc__ = SequenceAggregation.forward.__doc__
 
     def sequence_final(self, x: Tensor, src: Optional[Tensor],
                        layout: PackedLayout) -> Tensor:

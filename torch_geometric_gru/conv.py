@@ -17,6 +17,7 @@ from torch_geometric_gru._checks import (
     check_float,
     check_index_dtype,
     check_index_range,
+    check_same_dtype,
 )
 from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.mingru import MinGRUAggregation
@@ -260,6 +261,7 @@ class GRUConv(MessagePassing):
         edge_attr: OptTensor = None,
         size: Size = None,
         edge_weight: OptTensor = None,
+        order: OptTensor = None,
     ) -> Tensor:
         r"""Runs the forward pass.
 
@@ -279,6 +281,13 @@ class GRUConv(MessagePassing):
             edge_weight (torch.Tensor, optional): One weight per edge, of
                 shape :obj:`[num_edges]`, that scales its message before the
                 GRU reads it. (default: :obj:`None`)
+            order (torch.Tensor, optional): One sort key per edge, of shape
+                :obj:`[num_edges]`: each node reads its in-edges sorted by
+                it instead of in their storage order, e.g. the ranks that
+                an ordering transform recorded (:obj:`data.edge_rank`),
+                which follow the edges through later permutations and
+                subsets (sparse conversion, link splits, sampling).
+                (default: :obj:`None`)
         """
         if isinstance(x, Tensor):
             x = (x, x)
@@ -286,6 +295,7 @@ class GRUConv(MessagePassing):
         bipartite = x_src is not x_dst
         channels = self._channels()
         check_features('x', x_src, channels[0])
+        check_same_dtype('x', x_src, getattr(self.lin, 'weight', None))
         if x_dst is not None:
             check_features('x', x_dst, channels[1])
         elif self.lin_root is not None:
@@ -312,10 +322,10 @@ class GRUConv(MessagePassing):
             # basis weights act on the messages the GRU reads.
             out = self.propagate(edge_index, h=(h, None) if bipartite else h,
                                  edge_emb=edge_emb, edge_scale=edge_weight,
-                                 size=(num_src, num_dst))
+                                 edge_order=order, size=(num_src, num_dst))
         else:
             out = self._aggregate(h, src, dst, num_dst, edge_emb,
-                                  edge_weight)
+                                  edge_weight, order)
         if self.lin_out is not None:
             out = self.lin_out(out)
         if self.lin_root is not None:
@@ -334,10 +344,10 @@ class GRUConv(MessagePassing):
 
     def aggregate(self, inputs: Tensor, index: Tensor,
                   ptr: OptTensor = None, dim_size: Optional[int] = None,
-                  ) -> Tensor:
+                  edge_order: OptTensor = None) -> Tensor:
         # The edges were checked in forward, once per graph:
         return self.aggr_module(inputs, index, ptr=ptr, dim_size=dim_size,
-                                validate=False)
+                                validate=False, order=edge_order)
 
     def _messages_observed(self) -> bool:
         r"""Whether anything reads or changes the messages (an explainer,
@@ -363,13 +373,15 @@ class GRUConv(MessagePassing):
     # torch.compile it runs eagerly as one opaque call.
     @torch.compiler.disable
     def _aggregate(self, h: Tensor, src: Tensor, dst: Tensor, num_dst: int,
-                   edge_emb: OptTensor, edge_weight: OptTensor) -> Tensor:
+                   edge_emb: OptTensor, edge_weight: OptTensor,
+                   order: OptTensor) -> Tensor:
         if edge_emb is None and edge_weight is None:
             # Node messages, read by every out-edge: projected once per node.
             return self.aggr_module(h, dst, dim_size=num_dst, x_index=src,
-                                    validate=False)
+                                    validate=False, order=order)
         msg = self.message(h.index_select(0, src), edge_emb, edge_weight)
-        return self.aggr_module(msg, dst, dim_size=num_dst, validate=False)
+        return self.aggr_module(msg, dst, dim_size=num_dst, validate=False,
+                                order=order)
 
     def _sizes(self, x_src: Tensor, x_dst: OptTensor, edge_index: Adj,
                size: Size) -> Tuple[int, int]:

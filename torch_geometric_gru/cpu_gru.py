@@ -202,24 +202,33 @@ class GRULayer(torch.autograd.Function):
         h' &= (1 - z) \odot n + z \odot h
 
     Returns the state after every packed row (:obj:`sequence=True`) or the
-    final state of every sequence of :obj:`layout`, in packed order.
+    final state of every sequence of :obj:`layout`, in packed order, and
+    the buffers the backward reads (not differentiable). Written with
+    :meth:`setup_context`, so that :mod:`torch.func` transforms
+    (:func:`torch.func.grad`) can differentiate it.
     """
     @staticmethod
-    def forward(ctx, x: Tensor, w_ih: Tensor, w_hh: Tensor,
+    def forward(x: Tensor, w_ih: Tensor, w_hh: Tensor,
                 b_ih: Optional[Tensor], b_hh: Optional[Tensor],
                 src: Optional[Tensor], layout: PackedLayout, sequence: bool,
-                workspace: Optional[Workspace]) -> Tensor:
-        out, g, u = gru_layer(x, src, w_ih, w_hh, b_ih, b_hh, layout,
-                              sequence, save=True, workspace=workspace)
+                workspace: Optional[Workspace],
+                ) -> Tuple[Tensor, Tensor, Tensor]:
+        return gru_layer(x, src, w_ih, w_hh, b_ih, b_hh, layout, sequence,
+                         save=True, workspace=workspace)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple, output: tuple) -> None:
+        x, w_ih, w_hh, b_ih, b_hh, src, layout, sequence, workspace = inputs
+        _, g, u = output
+        ctx.mark_non_differentiable(g, u)
         ctx.layout, ctx.sequence, ctx.workspace = layout, sequence, workspace
         sentinel = x.new_empty(0)
         ctx.save_for_backward(x, src, w_ih, w_hh, b_ih, b_hh, g, u, sentinel)
         if workspace is not None:
             workspace.lend(sentinel, g, u)
-        return out
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):
+    def backward(ctx, grad_out: Tensor, *_):
         x, src, w_ih, w_hh, b_ih, b_hh, g, u, _ = ctx.saved_tensors
         layout: PackedLayout = ctx.layout
         workspace: Optional[Workspace] = ctx.workspace
@@ -368,6 +377,7 @@ def run_layer(x: Tensor, src: Optional[Tensor], params: Tuple,
     :obj:`params` is :obj:`(w_ih, w_hh, b_ih, b_hh)`."""
     if torch.is_grad_enabled() and (x.requires_grad or any(
             p is not None and p.requires_grad for p in params)):
-        return GRULayer.apply(x, *params, src, layout, sequence, workspace)
+        return GRULayer.apply(x, *params, src, layout, sequence,
+                              workspace)[0]
     return gru_layer(x, src, *params, layout, sequence,
                      workspace=workspace)[0]

@@ -52,14 +52,16 @@ class LayoutCache:
         x_index: Optional[Tensor] = None,
         num_rows: Optional[int] = None,
         validate: bool = True,
+        order: Optional[Tensor] = None,
     ) -> Tuple[PackedLayout, Tensor]:
         r"""Returns the layout of :obj:`index` (preferred) or :obj:`ptr`
         for :obj:`num_elements` elements, and the row that each packed
         element reads: :obj:`perm`, or :obj:`x_index[perm]` when element
         :obj:`e` is row :obj:`x_index[e]` of an input with :obj:`num_rows`
-        rows. Builds them on a miss, and checks the ranges of :obj:`index`
-        and :obj:`x_index` unless :obj:`validate=False` (the caller checked
-        them)."""
+        rows. Each sequence is read in the order of :obj:`order` if given
+        (see :class:`PackedLayout`). Builds them on a miss, and checks the
+        ranges of :obj:`index` and :obj:`x_index` unless
+        :obj:`validate=False` (the caller checked them)."""
         if index is not None:
             check_index_dtype('index', index)
             if index.dim() != 1 or index.numel() != num_elements:
@@ -77,23 +79,25 @@ class LayoutCache:
 
         key = tensor_key(src, kind, num_elements, dim_size, max_num_elements)
         refs: tuple = (src, )
-        if key is not None and x_index is not None:
-            x_key = tensor_key(x_index, num_rows)
-            key = None if x_key is None else key + x_key
-            refs = (src, x_index)
+        for name, extra in (('x_index', x_index), ('order', order)):
+            if key is not None and extra is not None:
+                extra_key = tensor_key(extra, name, num_rows)
+                key = None if extra_key is None else key + extra_key
+                refs = refs + (extra, )
         if key is not None and key == self._key:
             return self._layout, self._src  # type: ignore
 
         if kind == 'index':
             if dim_size is None:
                 dim_size = int(src.max()) + 1 if src.numel() > 0 else 0
-            layout = PackedLayout(src, dim_size, max_num_elements, validate)
+            layout = PackedLayout(src, dim_size, max_num_elements, validate,
+                                  order)
         else:
             if dim_size is not None and dim_size != src.numel() - 1:
                 raise ValueError(f"'dim_size' ({dim_size}) must equal "
                                  f"'ptr.numel() - 1' ({src.numel() - 1})")
             layout = PackedLayout.from_ptr(src, num_elements,
-                                           max_num_elements)
+                                           max_num_elements, order)
         rows = layout.perm
         if x_index is not None:
             check_index_dtype('x_index', x_index)

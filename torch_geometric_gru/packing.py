@@ -12,6 +12,8 @@ from torch import Tensor
 from torch_geometric_gru._checks import (
     check_index_dtype,
     check_index_range,
+    check_no_ties,
+    check_order,
     check_ptr,
 )
 from torch_geometric_gru.grouping import group, keep_first
@@ -49,6 +51,11 @@ class PackedLayout:
             the model, never applied unless asked for). (default: :obj:`None`)
         validate (bool, optional): If set to :obj:`False`, skips the range
             check of :obj:`index`. (default: :obj:`True`)
+        order (torch.Tensor, optional): A sort key per element: each
+            sequence reads its elements sorted by it instead of in their
+            order in :obj:`index` (e.g. the ranks an ordering transform
+            recorded). Ties within a sequence are an error.
+            (default: :obj:`None`)
     """
     def __init__(
         self,
@@ -56,6 +63,7 @@ class PackedLayout:
         dim_size: int,
         max_num_elements: Optional[int] = None,
         validate: bool = True,
+        order: Optional[Tensor] = None,
     ):
         check_index_dtype('index', index)
         if index.dim() != 1:
@@ -69,6 +77,8 @@ class PackedLayout:
                              f"or None (got {max_num_elements})")
         if validate:
             check_index_range('index', index, dim_size)
+        if order is not None:
+            check_order(order, index)
 
         device = index.device
         index = index.long()
@@ -76,12 +86,15 @@ class PackedLayout:
 
         kept = None  # The elements read, if not all of them.
         if max_num_elements is not None:
-            kept = keep_first(index, dim_size, max_num_elements).nonzero()
-            kept = kept.view(-1)
+            kept = keep_first(index, dim_size, max_num_elements, order)
+            kept = kept.nonzero().view(-1)
             index = index[kept]
+            order = None if order is None else order[kept]
         degree = torch.bincount(index, minlength=dim_size)
-        elem_perm, pos = group(index, dim_size)
+        elem_perm, pos = group(index, dim_size, order)
         sorted_index = index[elem_perm]
+        if order is not None:
+            check_no_ties(sorted_index, order[elem_perm])
         if kept is not None:
             elem_perm = kept[elem_perm]
 
@@ -119,16 +132,18 @@ class PackedLayout:
 
     @classmethod
     def from_index(cls, index: Tensor, dim_size: Optional[int] = None,
-                   max_num_elements: Optional[int] = None) -> 'PackedLayout':
+                   max_num_elements: Optional[int] = None,
+                   order: Optional[Tensor] = None) -> 'PackedLayout':
         r"""Builds the layout from an (unsorted) index vector."""
         check_index_dtype('index', index)
         if dim_size is None:
             dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
-        return cls(index, dim_size, max_num_elements)
+        return cls(index, dim_size, max_num_elements, order=order)
 
     @classmethod
     def from_ptr(cls, ptr: Tensor, num_elements: Optional[int] = None,
-                 max_num_elements: Optional[int] = None) -> 'PackedLayout':
+                 max_num_elements: Optional[int] = None,
+                 order: Optional[Tensor] = None) -> 'PackedLayout':
         r"""Builds the layout from a CSR pointer vector :obj:`ptr` of shape
         :obj:`[dim_size + 1]` (elements grouped by node)."""
         if num_elements is None:
@@ -139,7 +154,8 @@ class PackedLayout:
         index = torch.repeat_interleave(
             torch.arange(dim_size, device=ptr.device), ptr.diff().long(),
             output_size=num_elements)
-        return cls(index, dim_size, max_num_elements, validate=False)
+        return cls(index, dim_size, max_num_elements, validate=False,
+                   order=order)
 
     # Derived views, computed on first use #################################
 

@@ -6,7 +6,12 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.aggr import Aggregation
 
-from torch_geometric_gru._checks import check_features
+from torch_geometric_gru._checks import (
+    DTypeError,
+    autocast_enabled,
+    check_features,
+    check_float,
+)
 from torch_geometric_gru.grouping import keep_first
 from torch_geometric_gru.order import (
     random_keys,
@@ -38,6 +43,13 @@ def check_order_options(positional_encoding: Optional[str],
                                    or max_length < 1):
         raise ValueError(f"'max_length' must be a positive integer or None "
                          f"(got {max_length!r})")
+
+
+def _index_of(ptr: Tensor, num_elements: int) -> Tensor:
+    r"""The node of every element of a CSR pointer vector."""
+    return torch.repeat_interleave(
+        torch.arange(ptr.numel() - 1, device=ptr.device), ptr.diff(),
+        output_size=num_elements)
 
 
 class SequenceAggregation(Aggregation):
@@ -124,7 +136,10 @@ class SequenceAggregation(Aggregation):
 
     def __call__(self, x: Tensor, index: Optional[Tensor] = None,
                  ptr: Optional[Tensor] = None, *args, **kwargs) -> Tensor:
-        check_features('x', x, self.in_channels)
+        if isinstance(x, Tensor) and x.dim() == 3:
+            check_float('x', x)  # Multi-head messages: see forward.
+        else:
+            check_features('x', x, self.in_channels)
         # PyG's base class would read a missing `index` as "one group";
         # for a sequence model that silently fixes an order, so ask:
         if index is None and ptr is None:
@@ -134,6 +149,14 @@ class SequenceAggregation(Aggregation):
                 f"of 'x' as one sequence pass "
                 f"'index=torch.zeros(x.size(0), dtype=torch.long)'")
         return super().__call__(x, index, ptr, *args, **kwargs)
+
+    def parameter_dtype(self) -> Optional[torch.dtype]:
+        r"""The dtype the layer computes in (its parameters'), or
+        :obj:`None` before a lazy layer is initialised."""
+        for p in self.parameters():
+            if not isinstance(p, torch.nn.parameter.UninitializedParameter):
+                return p.dtype
+        return None
 
     # Everything below depends on the values of `index` (the layout, the
     # step loop): under torch.compile, the aggregation runs eagerly as one
@@ -150,6 +173,7 @@ class SequenceAggregation(Aggregation):
         max_num_elements: Optional[int] = None,
         x_index: Optional[Tensor] = None,
         validate: bool = True,
+        order: Optional[Tensor] = None,
     ) -> Tensor:
         r"""Aggregates the rows of :obj:`x` per node.
 
@@ -179,14 +203,59 @@ class SequenceAggregation(Aggregation):
                 range checks of :obj:`index` and :obj:`x_index`, for a
                 caller that has checked them (they run once per graph
                 anyway, with the layout). (default: :obj:`True`)
+            order (torch.Tensor, optional): A sort key per element, of
+                shape :obj:`[num_elements]`: every node reads its elements
+                sorted by it instead of in their order in :obj:`x`, e.g.
+                the ranks an ordering transform recorded
+                (:obj:`data.edge_rank`), which survive later permutations
+                of the edges. Ties within a node are an error.
+                (default: :obj:`None`)
         """
+        if x.dim() == 3 and dim in (0, -3) and x_index is None:
+            # Multi-head messages [E, heads, C] (GATConv, TransformerConv):
+            # every head of a node is a sequence of its own, read by the
+            # same recurrent cell; the output is [N, heads, F_out].
+            heads = x.size(1)
+            if index is None:
+                index = _index_of(ptr, x.size(0))
+                dim_size = ptr.numel() - 1
+            if dim_size is None:
+                dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
+            head_index = (index.long().view(-1, 1) * heads +
+                          torch.arange(heads, device=x.device)).view(-1)
+            head_order = None if order is None else \
+                order.repeat_interleave(heads)
+            out = self.forward(x.reshape(-1, x.size(-1)), head_index,
+                               dim_size=dim_size * heads,
+                               max_num_elements=max_num_elements,
+                               validate=validate, order=head_order)
+            return out.view(dim_size, heads, -1)
+        if x.dim() == 3:
+            raise ValueError(
+                f"'x' must be a 2-D tensor of shape [num_rows, in_channels], "
+                f"or 3-D multi-head messages [num_rows, heads, in_channels] "
+                f"aggregated over dim=0 (got shape {tuple(x.shape)} with "
+                f"dim={dim}{' and x_index' if x_index is not None else ''})")
         check_features('x', x, self.in_channels)
         if dim not in (-2, 0):
             raise ValueError(f"'{self.__class__.__name__}' aggregates over "
-                             f"the rows of a 2-D 'x'; pass dim=0 or dim=-2 "
+                             f"the rows of a 2-D 'x' (or of 3-D multi-head "
+                             f"messages with dim=0); pass dim=0 or dim=-2 "
                              f"(got dim={dim})")
+        dtype = self.parameter_dtype()
+        if autocast_enabled(x):  # The recurrence runs in the parameters' dtype.
+            with torch.autocast(x.device.type, enabled=False):
+                return self.forward(x.to(dtype or x.dtype), index, ptr,
+                                    dim_size, dim, max_num_elements,
+                                    x_index, validate, order)
+        if dtype is not None and x.dtype != dtype:
+            raise DTypeError(f"'x' is {x.dtype} but the layer's parameters "
+                             f"are {dtype}; convert one of them (e.g. "
+                             f"'x.to({dtype})' or 'layer.to({x.dtype})'), "
+                             f"or run under torch.autocast")
         layout, src, copies = self.plan(x, index, ptr, dim_size,
-                                        max_num_elements, x_index, validate)
+                                        max_num_elements, x_index, validate,
+                                        order)
         if self.positional_encoding is not None:
             x = x.index_select(0, src) + self.encoding(layout, x)
             src = None
@@ -217,6 +286,7 @@ class SequenceAggregation(Aggregation):
         max_num_elements: Optional[int],
         x_index: Optional[Tensor],
         validate: bool = True,
+        order: Optional[Tensor] = None,
     ) -> Tuple[PackedLayout, Tensor, int]:
         r"""Returns the layout to read, the row of :obj:`x` that each packed
         row reads, and the number of copies of every node (random orders to
@@ -224,7 +294,7 @@ class SequenceAggregation(Aggregation):
         num_elements = x.size(0) if x_index is None else x_index.numel()
         layout, src = self._layouts.get(num_elements, index, ptr, dim_size,
                                         max_num_elements, x_index, x.size(0),
-                                        validate)
+                                        validate, order)
         copies = 1 if self.training else self.num_permutations
         shuffle = (self.shuffle and self.training) or copies > 1
         subset = (self.max_length is not None
@@ -235,26 +305,27 @@ class SequenceAggregation(Aggregation):
         # A random plan: built anew at every call, from the checked input.
         num_nodes = layout.num_nodes
         if index is None:
-            index = torch.repeat_interleave(
-                torch.arange(num_nodes, device=ptr.device), ptr.diff(),
-                output_size=num_elements)
+            index = _index_of(ptr, num_elements)
         index = index.long()
         elements, groups = replicate(index, num_nodes, copies)
-        keep: List[Tensor] = []
-        if max_num_elements is not None:
-            keep.append(keep_first(groups, num_nodes * copies,
-                                   max_num_elements))
-        if subset:
-            keep.append(random_subset(groups, num_nodes * copies,
-                                      self.max_length, self.generator))
-        if keep:
-            mask = keep[0] if len(keep) == 1 else keep[0] & keep[1]
+        num_groups = num_nodes * copies
+        key = None if order is None else order.index_select(0, elements)
+
+        def select(mask: Tensor) -> None:
+            nonlocal elements, groups, key
             elements, groups = elements[mask], groups[mask]
+            key = None if key is None else key[mask]
+
+        if max_num_elements is not None:  # The first ones, then a subset.
+            select(keep_first(groups, num_groups, max_num_elements, key))
+        if subset:
+            select(random_subset(groups, num_groups, self.max_length,
+                                 self.generator))
         if shuffle:
-            key = random_keys(groups.numel(), self.generator, groups.device)
-            order = torch.sort(key).indices
-            elements, groups = elements[order], groups[order]
-        layout = PackedLayout(groups, num_nodes * copies, validate=False)
+            perm = torch.sort(random_keys(groups.numel(), self.generator,
+                                          groups.device)).indices
+            elements, groups, key = elements[perm], groups[perm], None
+        layout = PackedLayout(groups, num_groups, validate=False, order=key)
         src = elements.index_select(0, layout.perm)
         if x_index is not None:
             src = x_index.long().index_select(0, src)

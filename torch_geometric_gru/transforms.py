@@ -18,6 +18,25 @@ _NOT_ALIGNED = {'edge_index', 'edge_label', 'edge_label_index'}
 Key = Union[str, Callable[[Union[Data, HeteroData]], Tensor]]
 
 
+def _check_rank_attr(rank_attr: Optional[str]) -> None:
+    if rank_attr is not None and (not isinstance(rank_attr, str)
+                                  or 'edge' not in rank_attr):
+        raise ValueError(f"'rank_attr' must be None or an attribute name "
+                         f"that contains 'edge' (so that PyG treats it as "
+                         f"edge-level), e.g. 'edge_rank' (got {rank_attr!r})")
+
+
+def _order_edges(store: EdgeStorage, dst: Tensor, key: Tensor,
+                 descending: bool, rank_attr: Optional[str]) -> None:
+    r"""Groups the edges of :obj:`store` by destination, each group by
+    :obj:`key`, and records each edge's rank in its destination's sequence
+    as :obj:`store[rank_attr]`."""
+    perm, rank = group(dst, store.size(1), key, descending)
+    permute_edges(store, perm)
+    if rank_attr is not None:
+        store[rank_attr] = rank
+
+
 def permute_edges(store: EdgeStorage, perm: Tensor) -> None:
     r"""Permutes :obj:`edge_index` and every edge-level attribute of
     :obj:`store` by :obj:`perm` (new tensors; nothing is written in
@@ -84,14 +103,25 @@ class SortNeighbors(BaseTransform):
             (default: :obj:`"degree"`)
         descending (bool, optional): Sort in descending order.
             (default: :obj:`False`)
+        rank_attr (str, optional): Where to record each edge's rank in its
+            destination's sequence (:obj:`0, 1, ...`): an edge-level
+            attribute that follows the edges through later permutations
+            and subsets (:class:`~torch_geometric.transforms.ToSparseTensor`,
+            :class:`~torch_geometric.transforms.RandomLinkSplit`, neighbour
+            sampling), so that the layers can read the order from it
+            (:obj:`order=data.edge_rank`) whatever the edges' storage order.
+            :obj:`None` records nothing. (default: :obj:`"edge_rank"`)
     """
-    def __init__(self, key: Key = 'degree', descending: bool = False):
+    def __init__(self, key: Key = 'degree', descending: bool = False,
+                 rank_attr: Optional[str] = 'edge_rank'):
+        _check_rank_attr(rank_attr)
         if not (callable(key) or isinstance(key, str)):
             raise TypeError(f"'key' must be 'degree', 'id', the name of a "
                             f"node attribute or a callable (got "
                             f"{type(key).__name__})")
         self.key = key
         self.descending = descending
+        self.rank_attr = rank_attr
 
     def forward(self, data: Union[Data, HeteroData],
                 ) -> Union[Data, HeteroData]:
@@ -110,9 +140,8 @@ class SortNeighbors(BaseTransform):
                 raise ValueError(f"The sort key {self.key!r} holds "
                                  f"non-finite values; fill or drop them "
                                  f"before sorting neighbours by it")
-            perm = group(edge_index[1], store.size(1), score,
-                         self.descending)[0]
-            permute_edges(store, perm)
+            _order_edges(store, edge_index[1], score, self.descending,
+                         self.rank_attr)
         if isinstance(data, HeteroData) and not sorted_any and \
                 len(data.edge_types) > 0:
             raise ValueError(f"Cannot sort neighbours by {self.key!r}: it is "
@@ -187,9 +216,15 @@ class ShuffleNeighbors(BaseTransform):
             generator, like PyG's random transforms: :func:`torch.manual_seed`
             reproduces the orders and DataLoader workers draw differently.
             (default: :obj:`None`)
+        rank_attr (str, optional): Where to record each edge's rank in its
+            destination's sequence (see :class:`SortNeighbors`).
+            (default: :obj:`"edge_rank"`)
     """
-    def __init__(self, seed: Optional[int] = None):
+    def __init__(self, seed: Optional[int] = None,
+                 rank_attr: Optional[str] = 'edge_rank'):
+        _check_rank_attr(rank_attr)
         self.seed = seed
+        self.rank_attr = rank_attr
         self.generator: Optional[torch.Generator] = None
         if seed is not None:
             self.generator = torch.Generator().manual_seed(seed)
@@ -201,9 +236,8 @@ class ShuffleNeighbors(BaseTransform):
             if edge_index is None:
                 continue
             key = torch.rand(edge_index.size(1), generator=self.generator)
-            perm = group(edge_index[1], store.size(1),
-                         key.to(edge_index.device))[0]
-            permute_edges(store, perm)
+            _order_edges(store, edge_index[1], key.to(edge_index.device),
+                         False, self.rank_attr)
         return data
 
     def __repr__(self) -> str:

@@ -536,18 +536,23 @@ class TritonGRULayer(torch.autograd.Function):
     kernels, with the inputs, outputs and equations of
     :class:`torch_geometric_gru.cpu_gru.GRULayer`."""
     @staticmethod
-    def forward(ctx, x: Tensor, w_ih: Tensor, w_hh: Tensor,
+    def forward(x: Tensor, w_ih: Tensor, w_hh: Tensor,
                 b_ih: Optional[Tensor], b_hh: Optional[Tensor],
                 src: Optional[Tensor], layout: PackedLayout, sequence: bool,
-                precision: Optional[str]) -> Tensor:
-        out, gates, h_buf = forward(x, src, w_ih, w_hh, b_ih, b_hh, layout,
-                                    sequence, save=True, precision=precision)
-        ctx.layout, ctx.sequence, ctx.precision = layout, sequence, precision
-        ctx.save_for_backward(x, src, w_ih, w_hh, b_ih, b_hh, gates, h_buf)
-        return out
+                precision: Optional[str]) -> Tuple[Tensor, Tensor, Tensor]:
+        return forward(x, src, w_ih, w_hh, b_ih, b_hh, layout, sequence,
+                       save=True, precision=precision)
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):
+    def setup_context(ctx, inputs: tuple, output: tuple) -> None:
+        x, w_ih, w_hh, b_ih, b_hh, src, layout, sequence, precision = inputs
+        _, gates, h_buf = output
+        ctx.mark_non_differentiable(gates, h_buf)
+        ctx.layout, ctx.sequence, ctx.precision = layout, sequence, precision
+        ctx.save_for_backward(x, src, w_ih, w_hh, b_ih, b_hh, gates, h_buf)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor, *_):
         x, src, w_ih, w_hh, b_ih, b_hh, gates, h_buf = ctx.saved_tensors
         layout: PackedLayout = ctx.layout
         need = ctx.needs_input_grad
@@ -603,6 +608,6 @@ def run_layer(x: Tensor, src: Optional[Tensor], params: Tuple,
     if torch.is_grad_enabled() and (x.requires_grad or any(
             p is not None and p.requires_grad for p in params)):
         return TritonGRULayer.apply(x, *params, src, layout, sequence,
-                                    precision)
+                                    precision)[0]
     return forward(x, src, *params, layout, sequence,
                    precision=precision)[0]

@@ -1,0 +1,66 @@
+import pytest
+import torch
+from reference import gru_reference, hub_graph
+from torch_geometric.nn import GATConv, SAGEConv, TransformerConv
+
+from torch_geometric_gru import GRUAggregation, GRUGraphSAGE
+
+
+def test_gru_graph_sage_builds_one_gru_per_layer():
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x = torch.randn(12, 5)
+    model = GRUGraphSAGE(5, 16, num_layers=3, out_channels=3)
+    grus = [conv.aggr_module.gru for conv in model.convs]
+    assert [g.input_size for g in grus] == [5, 16, 16]
+    assert [g.hidden_size for g in grus] == [5, 16, 16]
+    assert len({id(g) for g in grus}) == 3  # Not one shared GRU.
+    out = model(x, edge_index)
+    assert out.shape == (12, 3)
+    # Each layer is SAGEConv with its own exact GRU aggregation:
+    h = x
+    for i, conv in enumerate(model.convs):
+        perm = torch.sort(edge_index[1], stable=True).indices
+        agg = gru_reference(conv.aggr_module.gru, h[edge_index[0][perm]],
+                            edge_index[1][perm], 12)
+        h_next = conv.lin_l(agg) + conv.lin_r(h)
+        h = h_next.relu() if i < 2 else h_next
+    assert torch.allclose(out, h, atol=1e-5)
+    with pytest.raises(TypeError, match="'aggr_kwargs'"):
+        GRUGraphSAGE(5, 16, 2, aggr=GRUAggregation(5))
+
+
+def test_lazy_aggregation_is_sized_by_its_first_input():
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    conv = SAGEConv(-1, 8, aggr=GRUAggregation(-1))
+    assert conv.aggr_module.gru is None
+    out = conv(torch.randn(12, 5), edge_index)
+    gru = conv.aggr_module.gru
+    assert out.shape == (12, 8) and (gru.input_size, gru.hidden_size) == (5, 5)
+    # A state_dict loads into a fresh lazy aggregation:
+    fresh = GRUAggregation(-1)
+    fresh.load_state_dict(conv.aggr_module.state_dict())
+    x, index = torch.randn(7, 5), torch.tensor([0, 0, 1, 1, 1, 2, 0])
+    assert torch.allclose(fresh(x, index), conv.aggr_module(x, index))
+    assert str(GRUAggregation(-1)) == 'GRUAggregation(-1, -1)'
+
+
+@pytest.mark.parametrize('conv_cls', [GATConv, TransformerConv])
+def test_multi_head_messages_read_one_sequence_per_head(conv_cls):
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x = torch.randn(12, 6)
+    aggr = GRUAggregation(4)
+    conv = conv_cls(6, 4, heads=2, aggr=aggr, add_self_loops=False) \
+        if conv_cls is GATConv else conv_cls(6, 4, heads=2, aggr=aggr)
+    messages = []
+    conv.register_message_forward_hook(
+        lambda module, inputs, output: messages.append(output))
+    conv(x, edge_index)
+    msg = messages[0]  # [E, heads, 4], in edge order.
+    out = aggr(msg, edge_index[1], dim_size=12, dim=0)
+    assert out.shape == (12, 2, 4)
+    for head in range(2):
+        expected = gru_reference(aggr.gru, msg[:, head], edge_index[1], 12)
+        assert torch.allclose(out[:, head], expected, atol=1e-6)

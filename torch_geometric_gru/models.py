@@ -1,0 +1,72 @@
+r"""Ready-made models that need one GRU aggregation per layer."""
+from typing import Any, Dict, Optional, Tuple, Union
+
+from torch_geometric.nn import SAGEConv
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.nn.models import GraphSAGE
+
+from torch_geometric_gru.aggr import GRUAggregation
+
+
+class GRUGraphSAGE(GraphSAGE):
+    r"""PyG's :class:`~torch_geometric.nn.models.GraphSAGE` in which every
+    layer aggregates its neighbours with a
+    :class:`~torch_geometric_gru.GRUAggregation` of its own, as wide as the
+    layer's input (what :obj:`GraphSAGE(..., aggr="lstm")` does with PyG's
+    LSTM aggregation).
+
+    Passing one aggregation object as :obj:`aggr=` to
+    :class:`~torch_geometric.nn.models.GraphSAGE` would give every layer
+    that same object: one GRU shared by all layers, which fails as soon as
+    two layers differ in width.
+
+    .. code-block:: python
+
+        model = GRUGraphSAGE(dataset.num_features, 64, num_layers=2,
+                             out_channels=dataset.num_classes,
+                             aggr_kwargs=dict(num_layers=1))
+
+    Args:
+        in_channels (int or tuple): Size of each input sample, or :obj:`-1`
+            for lazy initialization.
+        hidden_channels (int): Size of each hidden sample.
+        num_layers (int): Number of message passing layers.
+        out_channels (int, optional): Size of each output sample; if not
+            set, the last layer outputs :obj:`hidden_channels`.
+            (default: :obj:`None`)
+        aggr_kwargs (dict, optional): Arguments of every layer's
+            :class:`~torch_geometric_gru.GRUAggregation` besides its width
+            (:obj:`num_layers`, :obj:`bidirectional` is not possible here:
+            SAGEConv expects the aggregate as wide as its input, order
+            options, :obj:`kernel`, ...). (default: :obj:`None`)
+        **kwargs (optional): The other arguments of
+            :class:`~torch_geometric.nn.models.GraphSAGE` and
+            :class:`~torch_geometric.nn.conv.SAGEConv`.
+    """
+    def __init__(
+        self,
+        in_channels: Union[int, Tuple[int, int]],
+        hidden_channels: int,
+        num_layers: int,
+        out_channels: Optional[int] = None,
+        aggr_kwargs: Optional[Dict[str, Any]] = None,
+        **kwargs,
+    ):
+        if 'aggr' in kwargs:
+            raise TypeError("'GRUGraphSAGE' builds a GRUAggregation per "
+                            "layer; pass its options as 'aggr_kwargs'")
+        aggr_kwargs = dict(aggr_kwargs or {})
+        if aggr_kwargs.get('bidirectional', False):
+            raise ValueError("A bidirectional GRUAggregation is twice as "
+                             "wide as the layer's input, which SAGEConv "
+                             "cannot read; drop 'bidirectional'")
+        self._aggr_kwargs = aggr_kwargs  # Read by init_conv, in super().
+        super().__init__(in_channels, hidden_channels, num_layers,
+                         out_channels, **kwargs)
+
+    def init_conv(self, in_channels: Union[int, Tuple[int, int]],
+                  out_channels: int, **kwargs) -> MessagePassing:
+        width = in_channels[0] if isinstance(in_channels, tuple) else \
+            in_channels
+        aggr = GRUAggregation(width, **self._aggr_kwargs)
+        return SAGEConv(in_channels, out_channels, aggr=aggr, **kwargs)
