@@ -142,8 +142,6 @@ class GRUAggregation(SequenceAggregation):
     def _lazy_load(self, state_dict, prefix, *args) -> None:
         weight = state_dict.get(f'{prefix}gru.weight_ih_l0')
         if self.gru is None and weight is not None:
-            if self._same_width:
-                self.out_channels = weight.size(0) // 3
             self._build(weight.size(1), weight.device, weight.dtype)
 
     def reset_parameters(self):
