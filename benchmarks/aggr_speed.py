@@ -47,6 +47,8 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
+from options import add_threads, description, set_threads  # noqa: E402
+
 GRAPHS = {
     'cora': 'Cora',
     'citeseer': 'CiteSeer',
@@ -261,6 +263,8 @@ def run_child(graph_path: str, method: str, mode: str,
            method, mode, '--channels', str(args.channels), '--hidden',
            str(args.hidden), '--repeats', str(args.repeats), '--budget',
            str(args.budget)]
+    if args.threads:
+        cmd += ['--threads', str(args.threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         print(f'  {method}/{mode} failed: {proc.stderr.strip()[-300:]}',
@@ -448,17 +452,24 @@ def plot(results: List[Dict], path: str) -> None:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument('--graphs', nargs='+', default=['cora', 'proteins',
                                                         'pubmed', 'ba20k'],
-                        choices=list(GRAPHS))
+                        choices=list(GRAPHS), help='graphs to measure on')
     parser.add_argument('--methods', nargs='+', default=AGGRS + CONVS,
-                        choices=AGGRS + CONVS)
+                        choices=AGGRS + CONVS,
+                        help='aggregations and convs to measure (see the '
+                        'docstring)')
     parser.add_argument('--modes', nargs='+', default=['forward', 'train'],
-                        choices=['forward', 'train'])
-    parser.add_argument('--channels', type=int, default=64)
-    parser.add_argument('--hidden', type=int, default=64)
-    parser.add_argument('--repeats', type=int, default=5)
+                        choices=['forward', 'train'],
+                        help='inference forward and/or training step')
+    parser.add_argument('--channels', type=int, default=64,
+                        help='message width F')
+    parser.add_argument('--hidden', type=int, default=64,
+                        help='GRU hidden size H')
+    parser.add_argument('--repeats', type=int, default=5,
+                        help='timed calls per measurement (the minimum is '
+                        'reported)')
     parser.add_argument('--budget', type=float, default=20.0,
                         help='seconds of repeats per measurement')
     parser.add_argument('--max-pyg-gb', type=float, default=22.0,
@@ -467,11 +478,16 @@ def main():
                         '12.5x in training) exceeds this')
     parser.add_argument('--max-stock-edges', type=int, default=250_000,
                         help='skip the stock packed GRU above this')
-    parser.add_argument('--out', type=str, default=None)
-    parser.add_argument('--plot', type=str, default=None)
+    parser.add_argument('--out', type=str, default=None,
+                        help='write the tables here (.md) and the raw '
+                        'figures beside it (.json)')
+    parser.add_argument('--plot', type=str, default=None,
+                        help='write the forward-time plot here (.png)')
+    add_threads(parser)
     parser.add_argument('--child', nargs=3, default=None,
-                        metavar=('GRAPH', 'METHOD', 'MODE'))
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    set_threads(args)
 
     if args.child is not None:
         print(json.dumps(child(*args.child, args.channels, args.hidden,
@@ -481,7 +497,8 @@ def main():
     from tqdm import tqdm
     rate = matmul_rate()
     results: List[Dict] = []
-    tmp = tempfile.mkdtemp(prefix='tggru-bench-')
+    tmp_dir = tempfile.TemporaryDirectory(prefix='tggru-bench-')
+    tmp = tmp_dir.name
     for name in args.graphs:
         graph = build_graph(name)
         path = osp.join(tmp, f'{name}.pt')
@@ -508,6 +525,7 @@ def main():
                 row[f'{method}/{mode}'] = run_child(path, method, mode, args)
         results.append(row)
     rate = max(rate, matmul_rate())  # Measured before and after.
+    tmp_dir.cleanup()
 
     report = render(results, rate, args)
     print(report)

@@ -2,6 +2,8 @@ r"""What the accuracy benchmarks share: the neighbour orders they can read,
 the command-line options of the GRU layers, and the model names."""
 import argparse
 import os.path as osp
+import re
+from typing import Sequence
 
 import torch
 
@@ -50,15 +52,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--num-permutations', type=int, default=1,
                    help='GRUConv averages this many random orders at test')
     p.add_argument('--positional-encoding', default=None,
-                   choices=['sinusoidal', 'learned'])
-    p.add_argument('--max-length', type=int, default=None)
-    p.add_argument('--cell', default='gru', choices=['gru', 'mingru'])
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--device', default='cpu')
+                   choices=['sinusoidal', 'learned'],
+                   help="GRUConv adds an encoding of each neighbour's rank "
+                   "to its message ('learned' needs --max-length)")
+    p.add_argument('--max-length', type=int, default=None,
+                   help='GRUConv reads a random subset of at most this many '
+                   'neighbours per node')
+    p.add_argument('--cell', default='gru', choices=['gru', 'mingru'],
+                   help="GRUConv's recurrent cell")
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the first run (run r uses seed + r)')
+    p.add_argument('--device', default='cpu',
+                   help="'cpu' or 'cuda' (GRUConv then runs its Triton "
+                   'kernels)')
     p.add_argument('--root', default=None,
-                   help='a folder holding <dataset>/raw (default: the '
-                   'shared datasets folder, copied to a temporary root)')
-    p.add_argument('--out', default=None, help='write results here (.json)')
+                   help='a folder holding <dataset>/raw in PyG\'s raw layout; '
+                   'it takes precedence over $TORCH_GEOMETRIC_GRU_DATASETS, '
+                   'then ../shared/datasets, then the embedded Cora')
+    p.add_argument('--out', default=None,
+                   help='write the table and the raw results here (.json)')
+    add_threads(p)
 
 
 def gru_options(args: argparse.Namespace) -> dict:
@@ -85,3 +98,36 @@ def stored_args(args: argparse.Namespace) -> dict:
             stored[key] = (osp.relpath(path, REPO) if inside else
                            osp.basename(path))
     return stored
+
+
+def description(doc: str) -> str:
+    r"""The first sentence of a script's docstring, for its :obj:`--help`."""
+    text = ' '.join(doc.split())
+    text = re.sub(r':\w+:`~?([^`]*)`', r'\1', text).replace('``', '')
+    end = text.find('. ')
+    return text if end < 0 else text[:end + 1]
+
+
+def add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch threads per process (default: what torch '
+                   'picks, one per core). On a machine busy with other '
+                   'work, 1 avoids oversubscription, which can slow a '
+                   'run by 10x or more')
+
+
+def set_threads(args: argparse.Namespace) -> None:
+    if getattr(args, 'threads', None):
+        torch.set_num_threads(args.threads)
+
+
+def plural(count: int, word: str) -> str:
+    return f'{count} {word}{"" if count == 1 else "s"}'
+
+
+def fmt_accuracy(values: Sequence[float]) -> str:
+    r"""Mean ± standard deviation in percent; the mean alone for one run."""
+    t = torch.tensor(list(values), dtype=torch.double) * 100
+    if t.numel() == 1:
+        return f'{float(t[0]):.1f}'
+    return f'{float(t.mean()):.1f} ± {float(t.std()):.1f}'

@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
+from options import MODELS, description  # noqa: E402
 
 
 def label_of(args: dict) -> str:
@@ -65,7 +66,7 @@ def curves(out: str, paths, title: str):
                 100 * sum(c[i] for c in r['curves']) / len(r['curves'])
                 for i in range(n)
             ]
-            ax.plot(range(1, n + 1), mean, label=name)
+            ax.plot(range(1, n + 1), mean, label=MODELS.get(name, name))
     ax.set_xlabel('epoch')
     ax.set_ylabel('validation accuracy (%), mean over runs')
     ax.set_title(title)
@@ -76,12 +77,16 @@ def curves(out: str, paths, title: str):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('kind', choices=['bars', 'curves'])
-    parser.add_argument('out')
-    parser.add_argument('paths', nargs='+')
-    parser.add_argument('--model', default='gru')
-    parser.add_argument('--title', default='')
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    parser.add_argument('kind', choices=['bars', 'curves'],
+                        help='bars: test accuracy per dataset and model; '
+                        'curves: validation accuracy per epoch')
+    parser.add_argument('out', help='the PNG to write')
+    parser.add_argument('paths', nargs='+',
+                        help='result files (.json) of the accuracy scripts')
+    parser.add_argument('--model', default='gru',
+                        help='the model whose curves to draw (curves)')
+    parser.add_argument('--title', default='', help='the figure title')
     args = parser.parse_args()
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     if args.kind == 'bars':

@@ -15,20 +15,29 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from aggr_speed import GRAPHS, build_graph  # noqa: E402
+from options import add_threads, description, set_threads  # noqa: E402
 
 from torch_geometric_gru import GRUAggregation  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--graph', default='pubmed', choices=list(GRAPHS))
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    parser.add_argument('--graph', default='pubmed', choices=list(GRAPHS),
+                        help='the graph whose edges the GRU reads')
     parser.add_argument('--mode', default='train',
-                        choices=['forward', 'train'])
-    parser.add_argument('--channels', type=int, default=64)
-    parser.add_argument('--hidden', type=int, default=64)
-    parser.add_argument('--iterations', type=int, default=3)
-    parser.add_argument('--rows', type=int, default=25)
+                        choices=['forward', 'train'],
+                        help='inference forward, or forward + backward')
+    parser.add_argument('--channels', type=int, default=64,
+                        help='message width F')
+    parser.add_argument('--hidden', type=int, default=64,
+                        help='GRU hidden size H')
+    parser.add_argument('--iterations', type=int, default=3,
+                        help='profiled calls (after a warm-up)')
+    parser.add_argument('--rows', type=int, default=25,
+                        help='rows of the profiler table')
+    add_threads(parser)
     args = parser.parse_args()
+    set_threads(args)
 
     graph = build_graph(args.graph)
     edge_index, num_nodes = graph['edge_index'], graph['num_nodes']

@@ -4,10 +4,11 @@ r"""Data-parallel training of a GRUConv model with
 Cora graph, computes the loss on its own share of the training nodes, and
 DDP averages the gradients, so the replicas stay identical.
 
-    python examples/distributed.py --root /path/to/datasets --world-size 2
+    python examples/distributed.py --world-size 2
 
-``--root`` is a folder holding ``Cora/raw`` (PyG's raw Planetoid files);
-nothing is downloaded. For graphs too large for one machine, combine the
+``--root`` is a folder holding ``Cora/raw`` (PyG's raw Planetoid files; by
+default the copy embedded in ``benchmarks/embedded``); nothing is
+downloaded. For graphs too large for one machine, combine the
 same model with PyG's distributed sampling (``torch_geometric.distributed``:
 partition the graph, then train on sampled subgraphs with
 ``DistNeighborLoader``): ``GRUConv`` only ever reads the subgraph it is
@@ -27,6 +28,9 @@ from torch_geometric.datasets import Planetoid
 from torch_geometric.transforms import NormalizeFeatures
 
 from torch_geometric_gru import GRUConv
+
+EMBEDDED = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
+                        'benchmarks', 'embedded')
 
 
 class Net(torch.nn.Module):
@@ -87,20 +91,27 @@ def run(rank: int, world_size: int, root: str, epochs: int, port: int):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--root', required=True,
-                        help="a folder that holds 'Cora/raw'")
-    parser.add_argument('--world-size', type=int, default=2)
-    parser.add_argument('--epochs', type=int, default=100)
-    parser.add_argument('--port', type=int, default=29533)
+    parser = argparse.ArgumentParser(
+        description='Data-parallel training of a GRUConv model on Cora with '
+        'DistributedDataParallel on CPU processes.')
+    parser.add_argument('--root', default=EMBEDDED,
+                        help="a folder that holds 'Cora/raw' (default: the "
+                        'copy embedded in benchmarks/embedded)')
+    parser.add_argument('--world-size', type=int, default=2,
+                        help='processes (replicas)')
+    parser.add_argument('--epochs', type=int, default=100,
+                        help='training epochs')
+    parser.add_argument('--port', type=int, default=29533,
+                        help='TCP port of the gloo rendezvous')
     args = parser.parse_args()
-    # Planetoid writes a 'processed' folder: work on a writable copy.
-    root = tempfile.mkdtemp()
-    shutil.copytree(os.path.join(args.root, 'Cora', 'raw'),
-                    os.path.join(root, 'Cora', 'raw'))
-    Planetoid(root, 'Cora')  # Process once, before the workers start.
-    mp.spawn(run, args=(args.world_size, root, args.epochs, args.port),
-             nprocs=args.world_size, join=True)
+    # Planetoid writes a 'processed' folder: work on a writable copy, which
+    # is removed at the end.
+    with tempfile.TemporaryDirectory(prefix='tggru-ddp-') as root:
+        shutil.copytree(os.path.join(args.root, 'Cora', 'raw'),
+                        os.path.join(root, 'Cora', 'raw'))
+        Planetoid(root, 'Cora')  # Process once, before the workers start.
+        mp.spawn(run, args=(args.world_size, root, args.epochs, args.port),
+                 nprocs=args.world_size, join=True)
 
 
 if __name__ == '__main__':

@@ -234,23 +234,46 @@ def test_distributed_example(tmp_path):
     ], check=True, capture_output=True, timeout=600)
 
 
-@pytest.mark.slow
-@needs('Cora')
-def test_readme_example(tmp_path, monkeypatch):
+def _readme_blocks():
     with open(osp.join(ROOT, 'README.md')) as f:
-        blocks = re.findall(r'```python\n(.*?)```', f.read(), re.S)
-    shutil.copytree(osp.join(dataset_source('Cora'), 'Cora', 'raw'),
-                    tmp_path / 'data' / 'Cora' / 'raw')
-    monkeypatch.chdir(tmp_path)
-    namespace = {}
-    exec(blocks[0], namespace)  # The README's model on Cora, as written.
-    model, data = namespace['model'], namespace['data']
-    model.eval()
-    pred = model(data.x, data.edge_index).argmax(-1)
-    acc = (pred[data.test_mask] == data.y[data.test_mask]).float().mean()
-    assert acc > 0.6  # It learns (chance is 0.14; the results page: ~0.8).
-    exec(blocks[1], namespace)  # The SAGEConv example.
-    assert isinstance(namespace['conv'], torch.nn.Module)
+        text = f.read()
+    return text, re.findall(r'```python\n(.*?)```', text, re.S)
+
+
+def _run_readme_example(monkeypatch, source):
+    monkeypatch.chdir(ROOT)  # The README runs it from the repository root.
+    printed = []
+    namespace = {'print': lambda *args: printed.append(' '.join(
+        str(a) for a in args))}
+    exec(compile(source, 'README.md', 'exec'), namespace)
+    return namespace, printed
+
+
+def test_readme_example_learns(monkeypatch):
+    # The README's example as written, for a few epochs: the loss falls.
+    _, blocks = _readme_blocks()
+    source = blocks[0].replace('range(200)', 'range(8)').replace(
+        '    optimizer.step()\n',
+        '    optimizer.step()\n    losses.append(float(loss))\n')
+    assert 'losses.append' in source
+    namespace, printed = _run_readme_example(
+        monkeypatch, 'losses = []\n' + source)
+    losses = namespace['losses']
+    assert len(losses) == 8 and losses[-1] < losses[0]
+    assert printed[-1].startswith('Test accuracy: ')
+    exec(blocks[1], {})  # The aggregation examples build.
+
+
+@pytest.mark.slow
+def test_readme_example_prints_the_quoted_accuracy(monkeypatch):
+    text, blocks = _readme_blocks()
+    _, printed = _run_readme_example(monkeypatch, blocks[0])
+    quoted = re.search(r'prints `Test accuracy: ([0-9.]+)`', text).group(1)
+    got = printed[-1].split(': ')[1]
+    if torch.get_num_threads() == 2:  # The machine the README names.
+        assert got == quoted
+    else:  # Float sums in another order: the same model, a digit off.
+        assert abs(float(got) - float(quoted)) < 0.03
 
 
 def _gpu_check(argv):

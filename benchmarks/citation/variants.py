@@ -8,8 +8,8 @@ Usage::
     python benchmarks/citation/variants.py --dataset Cora --runs 5 \
         --message-norm
 
-Prints one line (mean validation accuracy, mean ± std test accuracy) and,
-with ``--out``, writes it with the raw results (JSON).
+Prints a table (validation and test accuracy, mean ± std over the runs)
+and, with ``--out``, writes it with the raw results (JSON).
 """
 import json
 import os
@@ -19,6 +19,7 @@ import sys
 import torch
 import torch.nn.functional as F
 from torch_geometric.nn import Linear
+from tqdm import tqdm
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
@@ -26,7 +27,14 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from main import load as main_load  # noqa: E402
 from main import parser as main_parser  # noqa: E402
 from models import GRUNet  # noqa: E402
-from options import gru_options, stored_args  # noqa: E402
+from options import (  # noqa: E402
+    description,
+    fmt_accuracy,
+    gru_options,
+    plural,
+    set_threads,
+    stored_args,
+)
 from train_eval import adam, run  # noqa: E402
 
 from torch_geometric_gru import GRUConv  # noqa: E402
@@ -87,7 +95,7 @@ class HeadNet(GRUNet):
 
 def parser():
     p = main_parser()
-    p.description = __doc__.split('\n')[0]
+    p.description = description(__doc__)
     p.set_defaults(models=['gru'])
     v = p.add_argument_group('variants')
     v.add_argument('--message-norm', action='store_true',
@@ -107,8 +115,15 @@ def parser():
     v.add_argument('--linear-head', action='store_true',
                    help='a --hidden wide second layer and a linear '
                    'classifier')
-    v.add_argument('--bidirectional', action='store_true')
+    v.add_argument('--bidirectional', action='store_true',
+                   help='a second GRU direction reads every neighbourhood '
+                   'reversed')
     return p
+
+
+VARIANTS = ('message_norm', 'project_state', 'self_loop_first', 'update_bias',
+            'decay_first_layer_only', 'raw_features', 'linear_head',
+            'bidirectional')
 
 
 def load(args):
@@ -159,6 +174,7 @@ def decay_first_layer_only(model, lr, weight_decay):
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    set_threads(args)
     if args.models != ['gru']:
         raise ValueError("variants.py trains the GRU model only; run "
                          "main.py for the comparison models")
@@ -170,13 +186,22 @@ def main(argv=None):
     def make():
         return make_model(args, dataset.num_features, dataset.num_classes)
 
-    result = run(
-        make, data, args.runs, args.epochs, args.lr, args.weight_decay,
-        args.patience, args.seed, make_optimizer=(
-            decay_first_layer_only if args.decay_first_layer_only else adam))
-    val = sum(result['val_acc']) / len(result['val_acc'])
-    print(f'{args.dataset}, {args.runs} seeds: validation {100 * val:.1f}, '
-          f'test {100 * result["mean"]:.1f} ± {100 * result["std"]:.1f}')
+    with tqdm(total=args.runs, desc=f'{args.dataset} gru') as progress:
+        result = run(
+            make, data, args.runs, args.epochs, args.lr, args.weight_decay,
+            args.patience, args.seed, progress, make_optimizer=(
+                decay_first_layer_only if args.decay_first_layer_only else
+                adam))
+    flags = [f'--{k.replace("_", "-")}' for k in VARIANTS
+             if getattr(args, k) not in (False, None)]
+    print('\n'.join([
+        f'{args.dataset}, public split, {plural(args.runs, "seed")}, '
+        f'{args.epochs} epochs; variant: {" ".join(flags) or "none"}', '',
+        '| model | validation accuracy (%) | test accuracy (%) |',
+        '|---|---|---|',
+        f'| GRUConv (ours) | {fmt_accuracy(result["val_acc"])} | '
+        f'{fmt_accuracy(result["test_acc"])} |'
+    ]))
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
