@@ -335,3 +335,36 @@ def test_triton_kernels_compile_without_spills():
     ], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count('| sm_') == 2 * 3 * 3
+
+
+def test_synthetic_script(tmp_path):
+    out = tmp_path / 'synthetic.json'
+    results = _main(osp.join(ROOT, 'benchmarks', 'synthetic'), [
+        '--tasks', 'second_smallest', 'first', '--aggrs', 'gru-sorted',
+        'gru-id', 'mean', '--seeds', '1', '--epochs', '2', '--num-train',
+        '200', '--num-eval', '100', '--eval-every', '1', '--out', str(out)
+    ])
+    # gru-sorted reads the set tasks, gru-id the order tasks:
+    assert set(results['second_smallest']) == {'gru-sorted', 'mean'}
+    assert set(results['first']) == {'gru-id', 'mean'}
+    run = results['first']['gru-id'][0]
+    assert run['epoch'] in (1, 2) and 0 <= run['test'] <= 1
+    table = (tmp_path / 'synthetic.md').read_text()
+    assert '| GRU, id order | — |' in table  # Not run on set tasks.
+
+
+def test_synthetic_targets():
+    with _namespace(osp.join(ROOT, 'benchmarks', 'synthetic')) as ns:
+        tasks = ns['TASKS']
+        values = [3, 1, 4, 1, 5]  # In id order.
+        expected = dict(range=4.0, variance=2.56, distinct=4.0,
+                        second_smallest=1, third_largest=3, first=3,
+                        runs=3.0)  # Runs: [3], [1, 4], [1, 5].
+        for name, want in expected.items():
+            assert tasks[name][1](values) == pytest.approx(want)
+        stars = ns['make_stars'](50, (3, 8), seed=0)
+        src, dst = stars['edge_index']
+        target = int(stars['targets'][0])
+        leaves = src[dst == target]
+        assert torch.equal(leaves, leaves.sort().values)  # Id order.
+        assert stars['seqs'][0] == stars['x'][leaves].argmax(-1).tolist()
