@@ -15,6 +15,7 @@ MODELS = {
     'sage': 'SAGEConv (mean)',
     'sage-lstm': 'SAGEConv (PyG LSTM aggr.)',
     'sage-pyg-gru': 'SAGEConv (PyG GRU aggr.)',
+    'sage-gru-mean': 'SAGEConv (mean + our GRU aggr.)',
 }
 
 

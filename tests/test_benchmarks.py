@@ -21,6 +21,8 @@ from datasets import dataset_available, dataset_source  # noqa: E402
 
 
 def needs(*names):
+    names = [n.capitalize() if n in ('minesweeper', 'tolokers') else n
+             for n in names]
     missing = [n for n in names if not dataset_available(n)]
     return pytest.mark.skipif(
         bool(missing), reason=f'no raw files for {missing} in '
@@ -85,10 +87,10 @@ def test_citation_script(tmp_path):
     out = tmp_path / 'cora.json'
     results = _main(osp.join(ROOT, 'benchmarks', 'citation'), [
         '--dataset', 'Cora', '--runs', '1', '--epochs', '10', '--models',
-        'gru', 'gcn', 'sage', '--order', 'degree', '--shuffle',
-        '--num-permutations', '2', '--out', str(out)
+        'gru', 'gcn', 'sage', 'sage-gru-mean', '--order', 'degree',
+        '--shuffle', '--num-permutations', '2', '--out', str(out)
     ])
-    assert set(results) == {'gru', 'gcn', 'sage'}
+    assert set(results) == {'gru', 'gcn', 'sage', 'sage-gru-mean'}
     with open(out) as f:
         stored = json.load(f)
     assert stored['args']['out'] == 'cora.json'  # No machine's path.
@@ -368,3 +370,30 @@ def test_synthetic_targets():
         leaves = src[dst == target]
         assert torch.equal(leaves, leaves.sort().values)  # Id order.
         assert stars['seqs'][0] == stars['x'][leaves].argmax(-1).tolist()
+
+
+def test_roc_auc_is_the_pairwise_ranking_rate():
+    with _namespace(osp.join(ROOT, 'benchmarks', 'heterophilous')) as ns:
+        roc_auc = ns['roc_auc']
+    gen = torch.Generator().manual_seed(0)
+    score = torch.randint(0, 5, (40, ), generator=gen).float()  # Ties.
+    y = torch.randint(0, 2, (40, ), generator=gen)
+    pos, neg = score[y == 1], score[y == 0]
+    pairs = (pos.view(-1, 1) > neg.view(1, -1)).double() + 0.5 * (
+        pos.view(-1, 1) == neg.view(1, -1)).double()
+    assert roc_auc(score, y) == pytest.approx(float(pairs.mean()))
+
+
+@needs('minesweeper')
+def test_heterophilous_script(tmp_path):
+    out = tmp_path / 'minesweeper.json'
+    results = _main(osp.join(ROOT, 'benchmarks', 'heterophilous'), [
+        '--dataset', 'Minesweeper', '--splits', '3', '--epochs', '2',
+        '--eval-every', '1', '--hidden', '8', '--layers', '1', '--models',
+        'gru-id', 'sage', 'gat-sep', 'sage-multi', '--out', str(out)
+    ])
+    assert set(results) == {'gru-id', 'sage', 'gat-sep', 'sage-multi'}
+    run = results['gru-id']['runs'][0]
+    assert run['split'] == 3 and run['epoch'] in (1, 2)
+    assert 0.3 < run['test'] < 0.8  # Two epochs: about chance (0.5).
+    assert 'GAT-sep 93.91' in (tmp_path / 'minesweeper.md').read_text()

@@ -95,6 +95,8 @@ def main(argv=None):
     with tqdm(total=total, desc=args.dataset) as progress:
         for name in args.models:
             kwargs = (gru_kwargs if name == 'gru' else
+                      dict(dropout=args.dropout, **gru_options(args))
+                      if name == 'sage-gru-mean' else
                       dict(dropout=args.dropout))
 
             def make(name=name, kwargs=kwargs):

@@ -3,10 +3,10 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.nn import GCNConv, SAGEConv
 from torch_geometric.nn.aggr import GRUAggregation as PyGGRUAggregation
-from torch_geometric.nn.aggr import LSTMAggregation
+from torch_geometric.nn.aggr import LSTMAggregation, MultiAggregation
 from torch_geometric.utils import dropout_edge
 
-from torch_geometric_gru import GRUConv
+from torch_geometric_gru import GRUAggregation, GRUConv
 
 
 class GRUNet(torch.nn.Module):
@@ -89,6 +89,35 @@ class SequenceSAGE(torch.nn.Module):
         return self.conv2(x, edge_index)
 
 
+class MultiSAGE(torch.nn.Module):
+    r"""Two :class:`~torch_geometric.nn.conv.SAGEConv` layers whose
+    aggregation concatenates the mean and a
+    :class:`~torch_geometric_gru.GRUAggregation` (PyG's
+    :class:`~torch_geometric.nn.aggr.MultiAggregation`): the GRU adds to
+    the mean rather than replacing it. A linear input projection keeps the
+    GRU :obj:`hidden` wide."""
+    def __init__(self, in_channels, hidden, out_channels, dropout=0.5,
+                 gru_dropout=None, **gru_kwargs):
+        super().__init__()
+        self.dropout = dropout
+        self.lin = torch.nn.Linear(in_channels, hidden)
+
+        def aggr():
+            return MultiAggregation([GRUAggregation(hidden, **gru_kwargs),
+                                     'mean'], mode='cat')
+
+        self.conv1 = SAGEConv(hidden, hidden, aggr=aggr())
+        self.conv2 = SAGEConv(hidden, out_channels, aggr=aggr())
+
+    def forward(self, x, edge_index):
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        x = self.lin(x).relu()
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        x = self.conv1(x, edge_index).relu()
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        return self.conv2(x, edge_index)
+
+
 def make_model(name, in_channels, hidden, out_channels, dropout=0.5,
                **gru_kwargs):
     r"""Builds model :obj:`name`; :obj:`dropout` is that of PyG's models,
@@ -103,6 +132,12 @@ def make_model(name, in_channels, hidden, out_channels, dropout=0.5,
     if name == 'sage-lstm':
         return SequenceSAGE(in_channels, hidden, out_channels, dropout,
                             'lstm')
+    if name == 'sage-gru-mean':
+        kwargs = {k: v for k, v in gru_kwargs.items() if k in (
+            'shuffle', 'num_permutations', 'positional_encoding',
+            'max_length', 'seed')}
+        return MultiSAGE(in_channels, hidden, out_channels, dropout,
+                         **kwargs)
     if name == 'sage-pyg-gru':
         return SequenceSAGE(in_channels, hidden, out_channels, dropout,
                             'gru')
