@@ -397,3 +397,31 @@ def test_heterophilous_script(tmp_path):
     assert run['split'] == 3 and run['epoch'] in (1, 2)
     assert 0.3 < run['test'] < 0.8  # Two epochs: about chance (0.5).
     assert 'GAT-sep 93.91' in (tmp_path / 'minesweeper.md').read_text()
+
+
+def test_main_job_on_a_fresh_clone(monkeypatch, capsys):
+    # No dataset folder beside the repository and no $TORCH_GEOMETRIC_GRU_
+    # DATASETS: the README's main command reads the embedded Cora.
+    import datasets
+    monkeypatch.delenv('TORCH_GEOMETRIC_GRU_DATASETS', raising=False)
+    monkeypatch.setattr(datasets, 'SHARED', '/nonexistent/shared/datasets')
+    assert datasets.dataset_source('Cora') == datasets.EMBEDDED
+    assert not datasets.dataset_available('CiteSeer')
+    results = _main(osp.join(ROOT, 'benchmarks', 'citation'), [
+        '--dataset', 'Cora', '--runs', '1', '--epochs', '2'
+    ])
+    assert set(results) == {'gru', 'gcn', 'sage'}
+    assert '| GRUConv (ours) |' in capsys.readouterr().out
+
+
+def test_dataset_folder_resolution(monkeypatch, tmp_path):
+    import datasets
+    monkeypatch.setenv('TORCH_GEOMETRIC_GRU_DATASETS', str(tmp_path / 'no'))
+    with pytest.raises(FileNotFoundError, match='which is not a folder'):
+        datasets.dataset_source('Cora')
+    monkeypatch.setenv('TORCH_GEOMETRIC_GRU_DATASETS', str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="'Cora/raw'"):
+        datasets.dataset_source('Cora')  # No silent fallback.
+    # --root comes first:
+    assert datasets.dataset_source('Cora', datasets.EMBEDDED) == \
+        osp.abspath(datasets.EMBEDDED)
