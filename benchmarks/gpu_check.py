@@ -12,8 +12,9 @@ figures). Sections:
 2. the aggregation alone, F = H = 64, fp32, on real graphs, a hub graph
    (Barabási-Albert, n = 100k, m = 10) and Tolokers: our Triton kernels
    (fp32-accurate dots by default; TF32 and IEEE-fp32 dots beside them),
-   our cuDNN path, PyG's padded :class:`~torch_geometric.nn.aggr.GRUAggregation`
-   and :class:`~torch_geometric.nn.aggr.MeanAggregation`; forward and a
+   our cuDNN path, PyG's padded
+   :class:`~torch_geometric.nn.aggr.GRUAggregation` and
+   :class:`~torch_geometric.nn.aggr.MeanAggregation`; forward and a
    training step (forward + backward with the input gradient); the
    largest difference to the CPU kernel; and the forward at H = 256;
 3. end to end: the training epoch (forward, loss, backward, Adam step) of

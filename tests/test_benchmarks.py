@@ -7,7 +7,6 @@ import os
 import os.path as osp
 import re
 import runpy
-import shutil
 import subprocess
 import sys
 

@@ -37,11 +37,11 @@ def test_group_matches_a_python_sort(seed, descending, with_key):
 
 def test_keep_first():
     index = torch.tensor([2, 0, 2, 2, 0, 1])
-    assert keep_first(index, 3, 2).tolist() == [True, True, True, False,
-                                                 True, True]
+    expected = [True, True, True, False, True, True]
+    assert keep_first(index, 3, 2).tolist() == expected
     key = torch.tensor([3., 0., 1., 2., 0., 0.])  # Node 2: 1, 2 before 3.
-    assert keep_first(index, 3, 2, key).tolist() == [False, True, True, True,
-                                                      True, True]
+    expected = [False, True, True, True, True, True]
+    assert keep_first(index, 3, 2, key).tolist() == expected
 
 
 def test_docstring_example():

@@ -299,8 +299,8 @@ def test_distributed_data_parallel_keeps_replicas_in_sync(tmp_path):
     assert torch.allclose(a, single, atol=1e-5)  # exactly as averaged.
 
 
-@pytest.mark.skipif(not WITH_TORCH_SCATTER,
-                    reason='torch-scatter is not installed: nothing to compare')
+@pytest.mark.skipif(not WITH_TORCH_SCATTER, reason='torch-scatter is not '
+                    'installed: nothing to compare')
 def test_results_do_not_depend_on_torch_scatter(monkeypatch):
     import torch_geometric.typing
     torch.manual_seed(0)

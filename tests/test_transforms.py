@@ -138,11 +138,11 @@ def test_hetero_data_every_edge_store():
     data['user'].x = torch.randn(3, 2)
     data['user'].score = torch.tensor([3., 1., 2.])
     data['item'].x = torch.randn(2, 2)
-    data['user', 'buys', 'item'].edge_index = torch.tensor([[0, 1, 2, 2],
-                                                             [0, 0, 0, 1]])
+    data['user', 'buys', 'item'].edge_index = torch.tensor(
+        [[0, 1, 2, 2], [0, 0, 0, 1]])
     data['user', 'buys', 'item'].edge_attr = torch.arange(4.).view(-1, 1)
-    data['item', 'rev', 'user'].edge_index = torch.tensor([[1, 0, 1],
-                                                            [0, 0, 2]])
+    data['item', 'rev', 'user'].edge_index = torch.tensor(
+        [[1, 0, 1], [0, 0, 2]])
     out = SortNeighbors('score')(data)
     store = out['user', 'buys', 'item']
     assert store.edge_index[0].tolist() == [1, 2, 0, 2]

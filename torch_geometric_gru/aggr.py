@@ -43,8 +43,10 @@ class GRUAggregation(SequenceAggregation):
     .. note::
 
         The sequence of node :math:`i` is its elements *in the order they
-        stand in* :obj:`x` (in :class:`~torch_geometric.nn.conv.MessagePassing`,
-        the order of its in-edges in :obj:`edge_index`). :obj:`index` need
+        stand in* :obj:`x` (in a
+        :class:`~torch_geometric.nn.conv.MessagePassing` conv, the order of
+        its in-edges in :obj:`edge_index`), or sorted by :obj:`order` if
+        given. :obj:`index` need
         not be sorted: elements are grouped by a stable sort, so that order
         survives. Use the ordering transforms of
         :mod:`torch_geometric_gru.transforms` to choose it.

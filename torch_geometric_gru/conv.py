@@ -118,10 +118,11 @@ class GRUConv(MessagePassing):
             (default: :obj:`0.0`)
         cell (str, optional): The recurrent cell: :obj:`"gru"` (a
             :class:`torch.nn.GRU`, exact and sequential in the degree) or
-            :obj:`"mingru"` (the :class:`~torch_geometric_gru.MinGRUAggregation`,
-            whose gates do not read the state and which reduces every
-            sequence in :math:`O(\log \deg)` rounds; one layer, one
-            direction). (default: :obj:`"gru"`)
+            :obj:`"mingru"` (the
+            :class:`~torch_geometric_gru.MinGRUAggregation`, whose gates
+            do not read the state and which reduces every sequence in
+            :math:`O(\log \deg)` rounds; one layer, one direction).
+            (default: :obj:`"gru"`)
         kernel (str, optional): The recurrence kernel of :obj:`cell="gru"`:
             :obj:`"auto"`, :obj:`"triton"`, :obj:`"native"` or
             :obj:`"cudnn"` (see :class:`~torch_geometric_gru.GRUAggregation`).

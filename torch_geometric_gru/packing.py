@@ -4,7 +4,7 @@ Built once per :obj:`(index, dim_size)` and reused by every GRU layer and
 direction (and every conv) that reads the same graph.
 """
 from functools import cached_property
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional
 
 import torch
 from torch import Tensor

@@ -243,7 +243,7 @@ class SequenceAggregation(Aggregation):
                              f"messages with dim=0); pass dim=0 or dim=-2 "
                              f"(got dim={dim})")
         dtype = self.parameter_dtype()
-        if autocast_enabled(x):  # The recurrence runs in the parameters' dtype.
+        if autocast_enabled(x):  # The recurrence runs in the weights' dtype.
             with torch.autocast(x.device.type, enabled=False):
                 return self.forward(x.to(dtype or x.dtype), index, ptr,
                                     dim_size, dim, max_num_elements,

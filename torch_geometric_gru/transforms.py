@@ -97,9 +97,10 @@ class SortNeighbors(BaseTransform):
             node index), the name of a node-level attribute of the source
             node type holding one score per node (shape :obj:`[N]` or
             :obj:`[N, 1]`; in a heterogeneous graph, edge types whose source
-            node type lacks it keep their order), or a callable that maps the data object (for
-            heterogeneous graphs: the edge store) to one score per source
-            node (:obj:`[N]`) or per edge (:obj:`[E]`).
+            node type lacks it keep their order), or a callable that maps
+            the data object (for heterogeneous graphs: the edge store) to
+            one score per source node (:obj:`[N]`) or per edge
+            (:obj:`[E]`).
             (default: :obj:`"degree"`)
         descending (bool, optional): Sort in descending order.
             (default: :obj:`False`)

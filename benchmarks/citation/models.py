@@ -76,8 +76,8 @@ class SequenceSAGE(torch.nn.Module):
         make = dict(lstm=LSTMAggregation, gru=PyGGRUAggregation)[aggr]
         self.lin = torch.nn.Linear(in_channels, hidden)
         self.conv1 = SAGEConv(hidden, hidden, aggr=make(hidden, hidden))
-        self.conv2 = SAGEConv(hidden, out_channels, aggr=make(hidden,
-                                                             hidden))
+        self.conv2 = SAGEConv(hidden, out_channels,
+                              aggr=make(hidden, hidden))
 
     def forward(self, x, edge_index):
         # PyG's sequence aggregations need edges sorted by destination.

@@ -82,4 +82,3 @@ def run(make: Callable[[], torch.nn.Module], data, runs: int, epochs: int,
         epoch_time=float(torch.tensor([r['epoch_time']
                                        for r in results]).median()),
     )
-

@@ -205,7 +205,8 @@ def main(argv=None):
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
-            json.dump(dict(args=stored_args(args), results=dict(gru=result)), f)
+            json.dump(dict(args=stored_args(args),
+                           results=dict(gru=result)), f)
     return result
 
 

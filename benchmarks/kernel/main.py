@@ -182,7 +182,8 @@ def main(argv=None):
                     [r['epoch_time'] for r in per_fold]).median()))
 
     lines = [
-        f'{args.dataset}, {num_folds} of {plural(args.folds, "stratified fold")}, '
+        f'{args.dataset}, {num_folds} of '
+        f'{plural(args.folds, "stratified fold")}, '
         f'{args.epochs} epochs, order={args.order}, shuffle={args.shuffle}, '
         f'num_permutations={args.num_permutations}', '',
         '| model | test accuracy (%) | s / epoch |', '|---|---|---|'

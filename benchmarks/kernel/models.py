@@ -13,6 +13,7 @@ from torch_geometric.nn.aggr import LSTMAggregation
 
 from torch_geometric_gru import GRUConv
 
+
 def make_conv(name: str, in_channels: int, out_channels: int, **kwargs):
     if name == 'gru':
         return GRUConv(in_channels, out_channels, **kwargs)

@@ -37,7 +37,7 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Callable, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
