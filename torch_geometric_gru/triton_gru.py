@@ -133,6 +133,15 @@ if triton is not None:
         return d_r, d_z, d_pre_n * r, d_pre_n
 
     @triton.jit
+    def _tile(LEN, num_seq, BLOCK: tl.constexpr):
+        r"""The ranks this program owns, their sequence lengths, and the
+        number of steps of the tile (its first, longest, sequence's)."""
+        pid = tl.program_id(0)
+        rank = pid * BLOCK + tl.arange(0, BLOCK)
+        length = tl.load(LEN + rank, mask=rank < num_seq, other=0)
+        return rank, length, tl.load(LEN + pid * BLOCK)
+
+    @triton.jit
     def _load_inputs(GI, gi_stride, SRC, OFF, t, rank, length, col, H,
                      HAS_SRC: tl.constexpr):
         r"""The input projections of step :obj:`t` of the ranks
@@ -191,10 +200,7 @@ if triton is not None:
         STORE_H: tl.constexpr, SAVE: tl.constexpr,
         BLOCK: tl.constexpr, H_PAD: tl.constexpr, PRECISION: tl.constexpr,
     ):
-        pid = tl.program_id(0)
-        rank = pid * BLOCK + tl.arange(0, BLOCK)
-        length = tl.load(LEN + rank, mask=rank < num_seq, other=0)
-        num_steps = tl.load(LEN + pid * BLOCK)  # Ranked longest first.
+        rank, length, num_steps = _tile(LEN, num_seq, BLOCK)
         col = tl.arange(0, H_PAD)
         w_r = _load_w(WHH, 0, H, col, col, True)
         w_z = _load_w(WHH, 1, H, col, col, True)
@@ -234,10 +240,7 @@ if triton is not None:
         # STATE is [2, num_tiles * BLOCK, H_PAD], zeros: step t reads slot
         # t % 2 and writes slot (t + 1) % 2. Blocks of BLOCK_COLS columns
         # of the new state, each a sum over blocks of BLOCK_COLS of h.
-        pid = tl.program_id(0)
-        rank = pid * BLOCK + tl.arange(0, BLOCK)
-        length = tl.load(LEN + rank, mask=rank < num_seq, other=0)
-        num_steps = tl.load(LEN + pid * BLOCK)  # Ranked longest first.
+        rank, length, num_steps = _tile(LEN, num_seq, BLOCK)
         state = STATE + rank.to(tl.int64)[:, None] * H_PAD
         num_blocks = H_PAD // BLOCK_COLS
         for t in range(0, num_steps):
@@ -322,10 +325,7 @@ if triton is not None:
         PRECISION: tl.constexpr,
     ):
         # DG[row] = [d pre-r, d pre-z, d(W_hn h + b_hn), d pre-n].
-        pid = tl.program_id(0)
-        rank = pid * BLOCK + tl.arange(0, BLOCK)
-        length = tl.load(LEN + rank, mask=rank < num_seq, other=0)
-        num_steps = tl.load(LEN + pid * BLOCK)  # Ranked longest first.
+        rank, length, num_steps = _tile(LEN, num_seq, BLOCK)
         col = tl.arange(0, H_PAD)
         w_r = _load_w(WHH, 0, H, col, col, False)
         w_z = _load_w(WHH, 1, H, col, col, False)
@@ -362,10 +362,7 @@ if triton is not None:
         BLOCK_COLS: tl.constexpr, PRECISION: tl.constexpr,
     ):
         # STATE holds dh in two slots, as the forward holds h.
-        pid = tl.program_id(0)
-        rank = pid * BLOCK + tl.arange(0, BLOCK)
-        length = tl.load(LEN + rank, mask=rank < num_seq, other=0)
-        num_steps = tl.load(LEN + pid * BLOCK)  # Ranked longest first.
+        rank, length, num_steps = _tile(LEN, num_seq, BLOCK)
         state = STATE + rank.to(tl.int64)[:, None] * H_PAD
         num_blocks = H_PAD // BLOCK_COLS
         for i in range(0, num_steps):
