@@ -89,29 +89,35 @@ class SequenceSAGE(torch.nn.Module):
         return self.conv2(x, edge_index)
 
 
+class MeanAndGRU(MultiAggregation):
+    r"""The mean and a :class:`~torch_geometric_gru.GRUAggregation` of
+    :obj:`gru_channels` side by side (PyG's
+    :class:`~torch_geometric.nn.aggr.MultiAggregation`, concatenated), so
+    that the GRU adds to the mean rather than replacing it."""
+    def __init__(self, in_channels: int, gru_channels: int, **gru_kwargs):
+        super().__init__(['mean', GRUAggregation(in_channels, gru_channels,
+                                                 **gru_kwargs)], mode='cat')
+        self.gru_channels = gru_channels
+
+    def get_out_channels(self, in_channels: int) -> int:
+        return in_channels + self.gru_channels
+
+
 class MultiSAGE(torch.nn.Module):
-    r"""Two :class:`~torch_geometric.nn.conv.SAGEConv` layers whose
-    aggregation concatenates the mean and a
-    :class:`~torch_geometric_gru.GRUAggregation` (PyG's
-    :class:`~torch_geometric.nn.aggr.MultiAggregation`): the GRU adds to
-    the mean rather than replacing it. A linear input projection keeps the
-    GRU :obj:`hidden` wide."""
+    r"""The SAGE model whose aggregation is :class:`MeanAndGRU`: each layer
+    reads the mean of its neighbours and a GRU over them (:obj:`hidden`
+    wide), then maps both with its linear layer."""
     def __init__(self, in_channels, hidden, out_channels, dropout=0.5,
-                 gru_dropout=None, **gru_kwargs):
+                 **gru_kwargs):
         super().__init__()
         self.dropout = dropout
-        self.lin = torch.nn.Linear(in_channels, hidden)
-
-        def aggr():
-            return MultiAggregation([GRUAggregation(hidden, **gru_kwargs),
-                                     'mean'], mode='cat')
-
-        self.conv1 = SAGEConv(hidden, hidden, aggr=aggr())
-        self.conv2 = SAGEConv(hidden, out_channels, aggr=aggr())
+        self.conv1 = SAGEConv(in_channels, hidden,
+                              aggr=MeanAndGRU(in_channels, hidden,
+                                              **gru_kwargs))
+        self.conv2 = SAGEConv(hidden, out_channels,
+                              aggr=MeanAndGRU(hidden, hidden, **gru_kwargs))
 
     def forward(self, x, edge_index):
-        x = F.dropout(x, p=self.dropout, training=self.training)
-        x = self.lin(x).relu()
         x = F.dropout(x, p=self.dropout, training=self.training)
         x = self.conv1(x, edge_index).relu()
         x = F.dropout(x, p=self.dropout, training=self.training)
