@@ -64,3 +64,11 @@ def test_multi_head_messages_read_one_sequence_per_head(conv_cls):
     for head in range(2):
         expected = gru_reference(aggr.gru, msg[:, head], edge_index[1], 12)
         assert torch.allclose(out[:, head], expected, atol=1e-6)
+
+
+def test_multi_head_index_errors_name_the_node_index():
+    aggr = GRUAggregation(4)
+    x = torch.randn(3, 2, 4)
+    with pytest.raises(ValueError, match="entry 5, out of range for "
+                       "dim_size=3"):
+        aggr(x, torch.tensor([0, 1, 5]), dim_size=3, dim=0)

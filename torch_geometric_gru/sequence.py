@@ -11,6 +11,8 @@ from torch_geometric_gru._checks import (
     autocast_enabled,
     check_features,
     check_float,
+    check_index_dtype,
+    check_index_range,
 )
 from torch_geometric_gru.grouping import keep_first
 from torch_geometric_gru.order import (
@@ -221,6 +223,9 @@ class SequenceAggregation(Aggregation):
                 dim_size = ptr.numel() - 1
             if dim_size is None:
                 dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
+            if validate:  # Here, where the error can name the node index.
+                check_index_dtype('index', index)
+                check_index_range('index', index, dim_size)
             head_index = (index.long().view(-1, 1) * heads +
                           torch.arange(heads, device=x.device)).view(-1)
             head_order = None if order is None else \
@@ -228,7 +233,7 @@ class SequenceAggregation(Aggregation):
             out = self.forward(x.reshape(-1, x.size(-1)), head_index,
                                dim_size=dim_size * heads,
                                max_num_elements=max_num_elements,
-                               validate=validate, order=head_order)
+                               validate=False, order=head_order)
             return out.view(dim_size, heads, -1)
         if x.dim() == 3:
             raise ValueError(

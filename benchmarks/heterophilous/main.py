@@ -94,7 +94,8 @@ def roc_auc(score: Tensor, y: Tensor) -> float:
 
 class Aggregate(torch.nn.Module):
     r"""The neighbourhood aggregation of one block, :math:`d \to d`."""
-    def __init__(self, name: str, dim: int, num_permutations: int):
+    def __init__(self, name: str, dim: int, num_permutations: int,
+                 bidirectional: bool = False):
         super().__init__()
         from torch_geometric.nn import GATConv, GCNConv
         from torch_geometric.nn.aggr import MultiAggregation
@@ -104,7 +105,7 @@ class Aggregate(torch.nn.Module):
         if name.startswith('gru'):
             shuffle = name == 'gru-shuffle'
             self.op = GRUConv(dim, dim, root_weight=False, bias=False,
-                              shuffle=shuffle,
+                              bidirectional=bidirectional, shuffle=shuffle,
                               num_permutations=num_permutations
                               if shuffle else 1)
         elif name == 'gcn':
@@ -131,10 +132,10 @@ class Aggregate(torch.nn.Module):
 
 class Block(torch.nn.Module):
     def __init__(self, name: str, dim: int, dropout: float,
-                 num_permutations: int):
+                 num_permutations: int, bidirectional: bool = False):
         super().__init__()
         self.norm = torch.nn.LayerNorm(dim)
-        self.aggr = Aggregate(name, dim, num_permutations)
+        self.aggr = Aggregate(name, dim, num_permutations, bidirectional)
         self.lin1 = torch.nn.Linear(2 * dim, dim)
         self.lin2 = torch.nn.Linear(dim, dim)
         self.dropout = dropout
@@ -149,11 +150,12 @@ class Block(torch.nn.Module):
 
 class Net(torch.nn.Module):
     def __init__(self, name: str, in_channels: int, dim: int, layers: int,
-                 dropout: float, num_permutations: int):
+                 dropout: float, num_permutations: int,
+                 bidirectional: bool = False):
         super().__init__()
         self.input = torch.nn.Linear(in_channels, dim)
         self.blocks = torch.nn.ModuleList([
-            Block(name, dim, dropout, num_permutations)
+            Block(name, dim, dropout, num_permutations, bidirectional)
             for _ in range(layers)
         ])
         self.norm = torch.nn.LayerNorm(dim)
@@ -173,7 +175,7 @@ def run_split(name: str, data, edge_index: Tensor, split: int,
     val, test = data.val_mask[:, split], data.test_mask[:, split]
     torch.manual_seed(args.seed + split)
     model = Net(name, data.num_features, args.hidden, args.layers,
-                args.dropout, args.num_permutations)
+                args.dropout, args.num_permutations, args.bidirectional)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     y = data.y.float()
     best = dict(val=-1.0)
@@ -219,6 +221,9 @@ def parser() -> argparse.ArgumentParser:
                    help='dropout in the input and the feed-forward layers')
     p.add_argument('--num-permutations', type=int, default=4,
                    help='random orders averaged at test by gru-shuffle')
+    p.add_argument('--bidirectional', action='store_true',
+                   help='the GRU models read every neighbourhood in both '
+                   'directions')
     p.add_argument('--eval-every', type=int, default=5,
                    help='epochs between validations (model selection)')
     p.add_argument('--seed', type=int, default=0,
@@ -253,7 +258,8 @@ def main(argv=None) -> Dict:
     lines = [
         f'{args.dataset}, {plural(len(args.splits), "split")}, '
         f'{args.epochs} epochs, {args.layers} blocks of {args.hidden}, '
-        f'lr {args.lr}. ROC-AUC (%), chosen on validation.', '',
+        f'lr {args.lr}{", bidirectional GRU" if args.bidirectional else ""}'
+        f'. ROC-AUC (%), chosen on validation.', '',
         '| model | validation | test | s / epoch |', '|---|---|---|---|'
     ]
     for name, r in results.items():
