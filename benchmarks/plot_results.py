@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 
 import matplotlib
 
@@ -76,11 +77,59 @@ def curves(out: str, paths, title: str):
     fig.savefig(out, dpi=120)
 
 
+def synthetic(out: str, path: str, title: str):
+    r"""One panel per task of the synthetic suite: the score of every
+    aggregator at the training degrees (3..8) and at the extrapolation
+    degrees (16..32), mean ± std over the seeds."""
+    sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)),
+                                'synthetic'))
+    from main import AGGR_NAMES, TASKS  # The synthetic suite's script.
+    with open(path) as f:
+        run = json.load(f)
+    results, args = run['results'], run['args']
+    tasks = [t for t in TASKS if t in results]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.6))
+    degrees = [5.5, (args['ood_degrees'][0] + args['ood_degrees'][1]) / 2]
+    for ax, task in zip(list(axes), tasks):
+        kind = TASKS[task][0]
+        scale = 100 if kind == 'classification' else 1
+        for aggr, runs in results[task].items():
+            means, stds = [], []
+            for split in ('test', 'test_ood'):
+                values = [r[split] * scale for r in runs]
+                mean = sum(values) / len(values)
+                var = sum((v - mean)**2 for v in values) / max(
+                    1, len(values) - 1)
+                means.append(mean)
+                stds.append(var**0.5)
+            color = f'C{list(AGGR_NAMES).index(aggr)}'  # One per method.
+            ax.errorbar(degrees, means, yerr=stds, marker='o', capsize=3,
+                        label=AGGR_NAMES[aggr], color=color)
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel('test in-degree (mean)')
+        ax.set_ylabel('accuracy (%)' if kind == 'classification' else
+                      'MSE / variance (lower is better)')
+        if kind == 'regression':
+            ax.set_yscale('log')
+        ax.grid(alpha=0.3)
+    legend = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc='lower center',
+               ncol=4, fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.savefig(out, dpi=110)
+
+
 def main():
     parser = argparse.ArgumentParser(description=description(__doc__))
-    parser.add_argument('kind', choices=['bars', 'curves'],
+    parser.add_argument('kind', choices=['bars', 'curves', 'synthetic'],
                         help='bars: test accuracy per dataset and model; '
-                        'curves: validation accuracy per epoch')
+                        'curves: validation accuracy per epoch; synthetic: '
+                        'the synthetic suite, per task, against the test '
+                        'degree')
     parser.add_argument('out', help='the PNG to write')
     parser.add_argument('paths', nargs='+',
                         help='result files (.json) of the accuracy scripts')
@@ -91,6 +140,8 @@ def main():
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     if args.kind == 'bars':
         bars(args.out, args.paths, args.model, args.title)
+    elif args.kind == 'synthetic':
+        synthetic(args.out, args.paths[0], args.title)
     else:
         curves(args.out, args.paths, args.title)
 
