@@ -424,3 +424,22 @@ def test_dataset_folder_resolution(monkeypatch, tmp_path):
     # --root comes first:
     assert datasets.dataset_source('Cora', datasets.EMBEDDED) == \
         osp.abspath(datasets.EMBEDDED)
+
+
+def test_plot_scripts(tmp_path):
+    pytest.importorskip('matplotlib')
+    results = tmp_path / 'synthetic.json'
+    _main(osp.join(ROOT, 'benchmarks', 'synthetic'), [
+        '--tasks', 'range', 'first', '--aggrs', 'gru-id', 'mean', '--seeds',
+        '2', '--epochs', '1', '--num-train', '60', '--num-eval', '30',
+        '--eval-every', '1', '--out', str(results)
+    ])
+    plot = osp.join(ROOT, 'benchmarks', 'plot_results.py')
+    for kind, paths in (('synthetic', [results]),
+                        ('curves', [osp.join(ROOT, 'docs', 'results',
+                                             'cora.json')])):
+        out = tmp_path / f'{kind}.png'
+        subprocess.run([sys.executable, plot, kind, str(out)] +
+                       [str(p) for p in paths], check=True, timeout=300)
+        with open(out, 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
