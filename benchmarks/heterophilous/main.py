@@ -254,7 +254,14 @@ def main(argv=None) -> Dict:
         entry['runs'].append(dict(run, split=split))
         entry['test'] = [r['test'] for r in entry['runs']]
         entry['val'] = [r['val'] for r in entry['runs']]
+        if args.out:  # After every split, so a stopped run keeps its work.
+            write(args, results, table(args, results))
 
+    print(table(args, results))
+    return results
+
+
+def table(args: argparse.Namespace, results: Dict[str, Dict]) -> str:
     lines = [
         f'{args.dataset}, {plural(len(args.splits), "split")}, '
         f'{args.epochs} epochs, {args.layers} blocks of {args.hidden}, '
@@ -270,15 +277,16 @@ def main(argv=None) -> Dict:
     lines += ['', 'Published (Platonov et al. 2023, test ROC-AUC): ' +
               ', '.join(f'{k} {v}'
                         for k, v in PUBLISHED[args.dataset].items()) + '.']
-    table = '\n'.join(lines)
-    print(table)
-    if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(dict(args=stored_args(args), results=results), f)
-        with open(osp.splitext(args.out)[0] + '.md', 'w') as f:
-            f.write(table + '\n')
-    return results
+    return '\n'.join(lines)
+
+
+def write(args: argparse.Namespace, results: Dict[str, Dict],
+          text: str) -> None:
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    with open(args.out, 'w') as f:
+        json.dump(dict(args=stored_args(args), results=results), f)
+    with open(osp.splitext(args.out)[0] + '.md', 'w') as f:
+        f.write(text + '\n')
 
 
 if __name__ == '__main__':
