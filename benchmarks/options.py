@@ -83,6 +83,19 @@ def gru_options(args: argparse.Namespace) -> dict:
                 max_length=args.max_length, cell=args.cell, seed=args.seed)
 
 
+def aggregation_options(args: argparse.Namespace) -> dict:
+    r"""The keyword arguments of :class:`~torch_geometric_gru.GRUAggregation`
+    set on the command line (those of :meth:`gru_options` but the cell, for
+    the :obj:`sage-gru-mean` model)."""
+    if args.cell != 'gru' and 'sage-gru-mean' in args.models:
+        raise ValueError(f"'--cell {args.cell}' is an option of the 'gru' "
+                         f"model; 'sage-gru-mean' always runs a GRU. Run it "
+                         f"without '--cell'")
+    options = gru_options(args)
+    del options['cell']
+    return options
+
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 

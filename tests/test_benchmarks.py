@@ -195,11 +195,24 @@ def test_variants_self_loop_is_read_first():
 def test_kernel_script(tmp_path):
     results = _main(osp.join(ROOT, 'benchmarks', 'kernel'), [
         '--dataset', 'MUTAG', '--only-folds', '1', '--epochs', '1',
-        '--models', 'gru', 'sage-lstm', 'sage-pyg-gru', '--out',
-        str(tmp_path / 'mutag.json')
+        '--models', 'gru', 'sage-gru-mean', 'sage-lstm', 'sage-pyg-gru',
+        '--shuffle', '--out', str(tmp_path / 'mutag.json')
     ])
-    assert set(results) == {'gru', 'sage-lstm', 'sage-pyg-gru'}
+    assert set(results) == {'gru', 'sage-gru-mean', 'sage-lstm',
+                            'sage-pyg-gru'}
     assert len(results['gru']['test_acc']) == 1
+
+
+@pytest.mark.parametrize('script,dataset', [('citation', 'Cora'),
+                                            ('kernel', 'MUTAG')])
+def test_mean_and_gru_model_refuses_another_cell(script, dataset):
+    # 'sage-gru-mean' has a GRU cell only: '--cell mingru' is refused
+    # before any data is read, not ignored.
+    with pytest.raises(ValueError, match="without '--cell'"):
+        _main(osp.join(ROOT, 'benchmarks', script), [
+            '--dataset', dataset, '--models', 'sage-gru-mean', '--cell',
+            'mingru', '--root', '/nonexistent'
+        ])
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ from options import (  # noqa: E402
     MODELS,
     ORDERS,
     add_arguments,
+    aggregation_options,
     description,
     fmt_accuracy,
     gru_options,
@@ -86,6 +87,7 @@ def load(args, normalize: bool = True):
 def main(argv=None):
     args = parser().parse_args(argv)
     set_threads(args)
+    aggr_kwargs = aggregation_options(args)
     dataset, data, gru_data = load(args)
     gru_kwargs = dict(dropout=args.gru_dropout, drop_edge=args.drop_edge,
                       root_weight=not args.no_root_weight,
@@ -95,7 +97,7 @@ def main(argv=None):
     with tqdm(total=total, desc=args.dataset) as progress:
         for name in args.models:
             kwargs = (gru_kwargs if name == 'gru' else
-                      dict(dropout=args.dropout, **gru_options(args))
+                      dict(dropout=args.dropout, **aggr_kwargs)
                       if name == 'sage-gru-mean' else
                       dict(dropout=args.dropout))
 

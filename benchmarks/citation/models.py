@@ -139,11 +139,8 @@ def make_model(name, in_channels, hidden, out_channels, dropout=0.5,
         return SequenceSAGE(in_channels, hidden, out_channels, dropout,
                             'lstm')
     if name == 'sage-gru-mean':
-        kwargs = {k: v for k, v in gru_kwargs.items() if k in (
-            'shuffle', 'num_permutations', 'positional_encoding',
-            'max_length', 'seed')}
         return MultiSAGE(in_channels, hidden, out_channels, dropout,
-                         **kwargs)
+                         **gru_kwargs)
     if name == 'sage-pyg-gru':
         return SequenceSAGE(in_channels, hidden, out_channels, dropout,
                             'gru')

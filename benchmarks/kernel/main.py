@@ -32,6 +32,7 @@ from options import (  # noqa: E402
     MODELS,
     ORDERS,
     add_arguments,
+    aggregation_options,
     description,
     fmt_accuracy,
     gru_options,
@@ -141,6 +142,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = parser().parse_args(argv)
     set_threads(args)
+    aggr_kwargs = aggregation_options(args)
     dataset = load_dataset(args.dataset, source=args.root,
                            pre_transform=None)
     dataset.transform = ORDERS[args.order]
@@ -153,7 +155,8 @@ def main(argv=None):
     with tqdm(total=num_folds * len(args.models),
               desc=args.dataset) as progress:
         for name in args.models:
-            kwargs = gru_kwargs if name == 'gru' else {}
+            kwargs = (gru_kwargs if name == 'gru' else aggr_kwargs
+                      if name == 'sage-gru-mean' else {})
             per_fold = []
             for k in range(num_folds):
                 test_idx = folds[k]

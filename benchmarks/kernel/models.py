@@ -9,9 +9,9 @@ from torch_geometric.nn import (
     global_mean_pool,
 )
 from torch_geometric.nn.aggr import GRUAggregation as PyGGRUAggregation
-from torch_geometric.nn.aggr import LSTMAggregation
+from torch_geometric.nn.aggr import LSTMAggregation, MultiAggregation
 
-from torch_geometric_gru import GRUConv
+from torch_geometric_gru import GRUAggregation, GRUConv
 
 
 def make_conv(name: str, in_channels: int, out_channels: int, **kwargs):
@@ -21,6 +21,10 @@ def make_conv(name: str, in_channels: int, out_channels: int, **kwargs):
         return GCNConv(in_channels, out_channels)
     if name == 'sage':
         return SAGEConv(in_channels, out_channels)
+    if name == 'sage-gru-mean':  # The mean and our GRU side by side.
+        aggr = MultiAggregation(
+            ['mean', GRUAggregation(in_channels, **kwargs)], mode='cat')
+        return SAGEConv(in_channels, out_channels, aggr=aggr)
     if name == 'sage-lstm':
         return SAGEConv(in_channels, out_channels,
                         aggr=LSTMAggregation(in_channels, in_channels))
