@@ -5,7 +5,8 @@ grid with row-major ids) or long, skewed neighbourhoods (Tolokers: a hub of
 and one model template for every aggregation. Usage::
 
     python benchmarks/heterophilous/main.py --dataset Minesweeper \
-        --models gru-id sage gcn gat-sep --out docs/results/minesweeper.json
+        --models gru-id sage gcn gat-sep \
+        --out docs/results/heterophilous/minesweeper_main.json
 
 The template (the paper's, ``model.py`` of yandex-research/
 heterophilous-graphs): node features -> linear -> dropout -> GELU ->
