@@ -402,7 +402,8 @@ def test_heterophilous_script(tmp_path):
     results = _main(osp.join(ROOT, 'benchmarks', 'heterophilous'), [
         '--dataset', 'Minesweeper', '--splits', '3', '--epochs', '2',
         '--eval-every', '1', '--hidden', '8', '--layers', '1', '--models',
-        'gru-id', 'sage', 'gat-sep', 'sage-multi', '--out', str(out)
+        'gru-id', 'sage', 'gat-sep', 'sage-multi', '--device', 'cpu',
+        '--out', str(out)
     ])
     assert set(results) == {'gru-id', 'sage', 'gat-sep', 'sage-multi'}
     run = results['gru-id']['runs'][0]

@@ -176,7 +176,8 @@ def run_split(name: str, data, edge_index: Tensor, split: int,
     val, test = data.val_mask[:, split], data.test_mask[:, split]
     torch.manual_seed(args.seed + split)
     model = Net(name, data.num_features, args.hidden, args.layers,
-                args.dropout, args.num_permutations, args.bidirectional)
+                args.dropout, args.num_permutations,
+                args.bidirectional).to(data.x.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     y = data.y.float()
     best = dict(val=-1.0)
@@ -188,6 +189,8 @@ def run_split(name: str, data, edge_index: Tensor, split: int,
         out = model(data.x, edge_index)
         F.binary_cross_entropy_with_logits(out[train], y[train]).backward()
         optimizer.step()
+        if data.x.is_cuda:  # Kernels run asynchronously: wait for them.
+            torch.cuda.synchronize(data.x.device)
         train_time += time.perf_counter() - t
         if epoch % args.eval_every and epoch != args.epochs:
             continue
@@ -229,6 +232,9 @@ def parser() -> argparse.ArgumentParser:
                    help='epochs between validations (model selection)')
     p.add_argument('--seed', type=int, default=0,
                    help='seed of split 0 (split s uses seed + s)')
+    p.add_argument('--device', default='cpu',
+                   help="'cpu' or 'cuda' (GRUConv then runs its Triton "
+                   'kernels)')
     p.add_argument('--root', default=None,
                    help="a folder holding the dataset's raw files (see "
                    'benchmarks/README.md)')
@@ -246,6 +252,8 @@ def main(argv=None) -> Dict:
         'id': SortNeighbors('id')(data.clone()).edge_index,
         'degree': SortNeighbors('degree')(data.clone()).edge_index,
     }
+    data = data.to(args.device)
+    orders = {key: value.to(args.device) for key, value in orders.items()}
     results: Dict[str, Dict] = {}
     jobs = [(m, s) for m in args.models for s in args.splits]
     for name, split in tqdm(jobs, desc=args.dataset):
