@@ -96,6 +96,13 @@ def aggregation_options(args: argparse.Namespace) -> dict:
     return options
 
 
+def wait_for(device) -> None:
+    r"""Waits for the kernels queued on :obj:`device` (CUDA runs them
+    asynchronously), so that a timer read next measures them."""
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 

@@ -457,3 +457,15 @@ def test_plot_scripts(tmp_path):
                        [str(p) for p in paths], check=True, timeout=300)
         with open(out, 'rb') as f:
             assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_epoch_timers_wait_for_cuda(monkeypatch):
+    # The scripts' epoch timers stop only after the queued CUDA kernels
+    # ran; on CPU there is nothing to wait for.
+    import options
+    calls = []
+    monkeypatch.setattr(torch.cuda, 'synchronize', calls.append)
+    options.wait_for('cpu')
+    assert calls == []
+    options.wait_for(torch.device('cuda', 1))
+    assert calls == [torch.device('cuda', 1)]

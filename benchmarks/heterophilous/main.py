@@ -52,6 +52,7 @@ from options import (  # noqa: E402
     plural,
     set_threads,
     stored_args,
+    wait_for,
 )
 
 from torch_geometric_gru.transforms import SortNeighbors  # noqa: E402
@@ -189,8 +190,7 @@ def run_split(name: str, data, edge_index: Tensor, split: int,
         out = model(data.x, edge_index)
         F.binary_cross_entropy_with_logits(out[train], y[train]).backward()
         optimizer.step()
-        if data.x.is_cuda:  # Kernels run asynchronously: wait for them.
-            torch.cuda.synchronize(data.x.device)
+        wait_for(data.x.device)
         train_time += time.perf_counter() - t
         if epoch % args.eval_every and epoch != args.epochs:
             continue

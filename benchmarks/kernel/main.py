@@ -39,6 +39,7 @@ from options import (  # noqa: E402
     plural,
     set_threads,
     stored_args,
+    wait_for,
 )
 
 
@@ -96,6 +97,7 @@ def run_fold(make, dataset, train_idx, val_idx, test_idx, args) -> Dict:
             out = model(data.x, data.edge_index, data.batch)
             F.cross_entropy(out, data.y).backward()
             optimizer.step()
+        wait_for(args.device)
         train_time += time.perf_counter() - t
         val_acc = accuracy(model, val_loader, args.device)
         curve.append(val_acc)
