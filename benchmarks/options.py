@@ -63,9 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="GRUConv's recurrent cell")
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the first run (run r uses seed + r)')
-    p.add_argument('--device', default='cpu',
-                   help="'cpu' or 'cuda' (GRUConv then runs its Triton "
-                   'kernels)')
+    add_device(p)
     p.add_argument('--root', default=None,
                    help='a folder holding <dataset>/raw in PyG\'s raw layout; '
                    'it takes precedence over $TORCH_GEOMETRIC_GRU_DATASETS, '
@@ -127,6 +125,12 @@ def description(doc: str) -> str:
     text = re.sub(r':\w+:`~?([^`]*)`', r'\1', text).replace('``', '')
     end = text.find('. ')
     return text if end < 0 else text[:end + 1]
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--device', default='cpu',
+                   help="'cpu' or 'cuda' (GRUConv then runs its Triton "
+                   'kernels)')
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:

@@ -46,6 +46,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from datasets import load_dataset  # noqa: E402
 from options import (  # noqa: E402
+    add_device,
     add_threads,
     description,
     fmt_accuracy,
@@ -232,9 +233,7 @@ def parser() -> argparse.ArgumentParser:
                    help='epochs between validations (model selection)')
     p.add_argument('--seed', type=int, default=0,
                    help='seed of split 0 (split s uses seed + s)')
-    p.add_argument('--device', default='cpu',
-                   help="'cpu' or 'cuda' (GRUConv then runs its Triton "
-                   'kernels)')
+    add_device(p)
     p.add_argument('--root', default=None,
                    help="a folder holding the dataset's raw files (see "
                    'benchmarks/README.md)')
