@@ -284,10 +284,11 @@ def test_readme_example_prints_the_quoted_accuracy(monkeypatch):
     _, printed = _run_readme_example(monkeypatch, blocks[0])
     quoted = re.search(r'prints `Test accuracy: ([0-9.]+)`', text).group(1)
     got = printed[-1].split(': ')[1]
-    if torch.get_num_threads() == 2:  # The machine the README names.
-        assert got == quoted
-    else:  # Float sums in another order: the same model, a digit off.
-        assert abs(float(got) - float(quoted)) < 0.03
+    # Never bit for bit: oneDNN/MKL pick other kernels on other CPUs (AMD
+    # EPYC vs Intel Xeon with AVX-512) and thread counts, so the last bits
+    # of every sum move and 200 epochs of training amplify them (0.688 on
+    # a Xeon where an EPYC prints 0.707). The README states the tolerance.
+    assert abs(float(got) - float(quoted)) < 0.03
 
 
 def _gpu_check(argv):
