@@ -8,7 +8,7 @@ from torch_geometric_gru._checks import check_channels
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.recurrence import check_kernel, packed_gru
 from torch_geometric_gru.sequence import SequenceAggregation
-from torch_geometric_gru.workspace import Workspace
+from torch_geometric_gru.kernels.workspace import Workspace
 
 
 class GRUAggregation(SequenceAggregation):
@@ -85,7 +85,7 @@ class GRUAggregation(SequenceAggregation):
             (Triton on CUDA, falling back to cuDNN where Triton is missing
             or the dtype is float64; the hand-written kernel elsewhere),
             :obj:`"triton"`, :obj:`"native"` (the hand-written kernel of
-            :mod:`torch_geometric_gru.cpu_gru`, any device) or
+            :mod:`torch_geometric_gru.kernels.cpu`, any device) or
             :obj:`"cudnn"` (:class:`torch.nn.GRU` on a
             :class:`~torch.nn.utils.rnn.PackedSequence`; it computes fp32 in
             TF32 on GPUs where cuDNN allows it). All give the same

@@ -1,5 +1,5 @@
 r"""One GRU layer over packed rows as Triton kernels (the CUDA path), with
-the contract of :mod:`torch_geometric_gru.cpu_gru`: the same inputs (rows
+the contract of :mod:`torch_geometric_gru.kernels.cpu`: the same inputs (rows
 read through a row index), the same outputs, a hand-written backward.
 
 Tile shape. Sequences are ranked by length, longest first
@@ -50,7 +50,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from torch_geometric_gru import naive_gru
+from torch_geometric_gru.kernels import naive
 from torch_geometric_gru.packing import PackedLayout
 
 try:
@@ -531,7 +531,7 @@ def backward_steps(grad_out: Tensor, gates: Tensor, h_buf: Tensor,
 class TritonGRULayer(torch.autograd.Function):
     r"""One direction of one GRU layer over packed rows on the Triton
     kernels, with the inputs, outputs and equations of
-    :class:`torch_geometric_gru.cpu_gru.GRULayer`."""
+    :class:`torch_geometric_gru.kernels.cpu.GRULayer`."""
     @staticmethod
     def forward(x: Tensor, w_ih: Tensor, w_hh: Tensor,
                 b_ih: Optional[Tensor], b_hh: Optional[Tensor],
@@ -554,7 +554,7 @@ class TritonGRULayer(torch.autograd.Function):
         layout: PackedLayout = ctx.layout
         need = ctx.needs_input_grad
         if torch.is_grad_enabled():  # create_graph: differentiable grads.
-            return naive_gru.double_backward(
+            return naive.double_backward(
                 grad_out, (x, w_ih, w_hh, b_ih, b_hh), need[:5], src,
                 layout, ctx.sequence) + (None, ) * 4
         hidden = w_hh.size(1)

@@ -23,9 +23,9 @@ import torch
 from torch import Tensor
 from torch.profiler import record_function
 
-from torch_geometric_gru import naive_gru
+from torch_geometric_gru.kernels import naive
 from torch_geometric_gru.packing import PackedLayout
-from torch_geometric_gru.workspace import Workspace
+from torch_geometric_gru.kernels.workspace import Workspace
 
 # Rows per chunk of the vectorised passes: large enough for efficient GEMMs,
 # small enough that temporaries stay in cache and need no fresh pages.
@@ -169,24 +169,22 @@ def gru_layer(
     sequence: bool,
     save: bool = False,
     workspace: Optional[Workspace] = None,
-) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
+) -> Tuple[Tensor, Optional[Tensor]]:
     r"""Forward pass of one direction of one GRU layer, without autograd.
 
     Returns the hidden state after every packed row (if :obj:`sequence`) or
-    the final state of every sequence; and, if :obj:`save`, the gate rows
-    :obj:`[r, z, W_hn h + b_hn, s]` and :math:`u` after every row, for the
-    backward."""
+    the final state of every sequence; and, if :obj:`save`, :math:`u =
+    (h + 1) / 2` after every packed row: the only per-row tensor the
+    backward reads (it recomputes the gates from it, chunk by chunk)."""
     num_rows, hidden = layout.num_packed, w_hh.size(1)
     gates = _Gates(x, src, w_ih, w_hh, b_ih, b_hh, layout.batch_sizes_list[0])
-    g = u = None
-    if save:
-        g = _empty(workspace, (num_rows, 4 * hidden), x)
+    u = None
     if save or sequence:
         u = _empty(workspace if save else None, (num_rows, hidden), x)
     with record_function('GRULayer.forward.steps'):
-        final = _recurrence(gates, layout, g, u, workspace)
+        final = _recurrence(gates, layout, None, u, workspace)
     out = u if sequence else final
-    return torch.sub(out, 0.5).mul_(2), g, u  # h = 2u - 1
+    return torch.sub(out, 0.5).mul_(2), (u if save else None)  # h = 2u - 1
 
 
 class GRULayer(torch.autograd.Function):
@@ -203,79 +201,144 @@ class GRULayer(torch.autograd.Function):
 
     Returns the state after every packed row (:obj:`sequence=True`) or the
     final state of every sequence of :obj:`layout`, in packed order, and
-    the buffers the backward reads (not differentiable). Written with
-    :meth:`setup_context`, so that :mod:`torch.func` transforms
-    (:func:`torch.func.grad`) can differentiate it.
+    the state buffer the backward reads (not differentiable).
+
+    Memory: the forward saves :math:`H` floats per packed row (the state
+    entering each step), nothing else per row. The backward walks the
+    packed rows from the last to the first in chunks of :obj:`CHUNK` rows:
+    for each chunk it recomputes the gates from the saved states (one GEMM
+    over the chunk, not a step loop), runs the chunk's sequential part,
+    and accumulates the weight and input gradients with one GEMM per
+    chunk; its buffers are sized by the chunk, by the sequences (the state
+    gradient being carried back) and by the input rows.
+
+    Written with :meth:`setup_context`, so that :mod:`torch.func`
+    transforms (:func:`torch.func.grad`) can differentiate it.
     """
     @staticmethod
     def forward(x: Tensor, w_ih: Tensor, w_hh: Tensor,
                 b_ih: Optional[Tensor], b_hh: Optional[Tensor],
                 src: Optional[Tensor], layout: PackedLayout, sequence: bool,
                 workspace: Optional[Workspace],
-                ) -> Tuple[Tensor, Tensor, Tensor]:
+                ) -> Tuple[Tensor, Tensor]:
         return gru_layer(x, src, w_ih, w_hh, b_ih, b_hh, layout, sequence,
                          save=True, workspace=workspace)
 
     @staticmethod
     def setup_context(ctx, inputs: tuple, output: tuple) -> None:
         x, w_ih, w_hh, b_ih, b_hh, src, layout, sequence, workspace = inputs
-        _, g, u = output
-        ctx.mark_non_differentiable(g, u)
+        _, u = output
+        ctx.mark_non_differentiable(u)
+        ctx.set_materialize_grads(False)  # No (E, H) zeros for `u`.
         ctx.layout, ctx.sequence, ctx.workspace = layout, sequence, workspace
         sentinel = x.new_empty(0)
-        ctx.save_for_backward(x, src, w_ih, w_hh, b_ih, b_hh, g, u, sentinel)
+        ctx.save_for_backward(x, src, w_ih, w_hh, b_ih, b_hh, u, sentinel)
         if workspace is not None:
-            workspace.lend(sentinel, g, u)
+            workspace.lend(sentinel, u)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor, *_):
-        x, src, w_ih, w_hh, b_ih, b_hh, g, u, _ = ctx.saved_tensors
+        x, src, w_ih, w_hh, b_ih, b_hh, u, _ = ctx.saved_tensors
         layout: PackedLayout = ctx.layout
-        workspace: Optional[Workspace] = ctx.workspace
         need = ctx.needs_input_grad
+        if grad_out is None:  # Only the (non-differentiable) states used.
+            return (None, ) * 9
         if torch.is_grad_enabled():  # create_graph: differentiable grads.
-            return naive_gru.double_backward(
+            return naive.double_backward(
                 grad_out, (x, w_ih, w_hh, b_ih, b_hh), need[:5], src,
                 layout, ctx.sequence) + (None, ) * 4
-        num_rows, hidden = u.size(0), u.size(1)
+        grads = gru_layer_backward(grad_out, x, src, w_ih, w_hh, b_ih, b_hh,
+                                   u, layout, ctx.sequence, need[:5],
+                                   ctx.workspace)
+        return grads + (None, ) * 4
 
-        with record_function('GRULayer.backward.gate_derivatives'):
-            c, a = _gate_derivatives(g, u, layout, workspace)
+
+def gru_layer_backward(
+    grad_out: Tensor,
+    x: Tensor,
+    src: Optional[Tensor],
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Optional[Tensor],
+    b_hh: Optional[Tensor],
+    u: Tensor,
+    layout: PackedLayout,
+    sequence: bool,
+    needs: Tuple[bool, ...] = (True, ) * 5,
+    workspace: Optional[Workspace] = None,
+) -> Tuple[Optional[Tensor], ...]:
+    r"""The gradients of :func:`gru_layer` with respect to :obj:`(x, w_ih,
+    w_hh, b_ih, b_hh)` (:obj:`None` where :obj:`needs` is :obj:`False` or
+    the input is :obj:`None`), from the states :obj:`u` that the forward
+    saved. :obj:`grad_out` has the shape of the forward's output: one row
+    per packed row (:obj:`sequence`) or per sequence, in packed order."""
+    hidden = w_hh.size(1)
+    num_rows = layout.num_packed
+    sizes, offsets = layout.batch_sizes_list, layout.offsets
+    gates = _Gates(x, src, w_ih, w_hh, b_ih, b_hh, sizes[0])
+    acc = _InputGrads(x, src, w_ih, needs[0], needs[1])
+    grad_w_hh = w_hh.new_zeros(w_hh.shape)
+    grad_b_hh = w_hh.new_zeros(3 * hidden)
+    # With w_aug = [W_hh; I], one GEMM per step back-propagates through the
+    # three hidden projections and the direct path z h.
+    w_aug = torch.cat([w_hh, torch.eye(hidden, dtype=w_hh.dtype,
+                                       device=w_hh.device)])
+    # The gradient of the state each sequence holds at the current step
+    # (ranks in packed order): the final states' gradient to begin with.
+    if sequence:
+        dh_state = grad_out.new_zeros(sizes[0], hidden)
+    else:
+        dh_state = grad_out.to(u.dtype, copy=True)
+    chunk = min(CHUNK, num_rows)
+    g = _empty(workspace, (chunk, 4 * hidden), u)
+    c = _empty(workspace, (chunk, 4 * hidden), u)
+    a = _empty(workspace, (chunk, hidden), u)
+    dh = _empty(workspace, (chunk, hidden), u)
+    u_prev = _empty(workspace, (chunk, hidden), u)
+    step = len(sizes) - 1
+    for hi in range(num_rows, 0, -chunk):
+        lo = max(hi - chunk, 0)
+        n = hi - lo
+        with record_function('GRULayer.backward.recompute'):
+            _recompute(gates, u, layout, slice(lo, hi), g[:n], u_prev[:n])
+            _gate_derivatives(g[:n], u_prev[:n], c[:n], a[:n])
         with record_function('GRULayer.backward.steps'):
-            dh = _empty(workspace, (num_rows, hidden), g)
-            if ctx.sequence:
-                dh.copy_(grad_out)
-            else:
-                dh.zero_()
-                dh[layout.last_row] = grad_out
-            _backward_steps(c, dh, w_hh, layout)
-
+            while step >= 0 and offsets[step] + sizes[step] > lo:
+                # The rows of `step` inside [lo, hi), as ranks.
+                r0 = max(offsets[step], lo)
+                r1 = min(offsets[step] + sizes[step], hi)
+                k0, k1 = r0 - offsets[step], r1 - offsets[step]
+                dh_t = dh[r0 - lo:r1 - lo]
+                if sequence:
+                    torch.add(dh_state[k0:k1], grad_out[r0:r1], out=dh_t)
+                else:
+                    dh_t.copy_(dh_state[k0:k1])
+                c_t = c[r0 - lo:r1 - lo]
+                c_t.view(-1, 4, hidden).mul_(dh_t.unsqueeze(1))
+                if step > 0:
+                    torch.mm(c_t, w_aug, out=dh_state[k0:k1])
+                if offsets[step] < lo:  # It continues in the next chunk.
+                    break
+                step -= 1
         # Now c[:, :3H] = d(W_h h + b_h). Accumulate the hidden weight
         # gradients, then overwrite its third block with d(pre-n) = dh a,
         # which makes c[:, :3H] the gradient of the input gates W_i x + b_i.
         # b_hr and b_hz act like b_ir and b_iz: they share their gradients.
-        with record_function('GRULayer.backward.hidden_weight_grads'):
-            grad_w_hh = w_hh.new_zeros(w_hh.shape)
-            grad_b_hh = w_hh.new_zeros(3 * hidden)
-            grad_gi = c[:, :3 * hidden]
-            h_prev = _empty(workspace, (min(CHUNK, num_rows), hidden), g)
-            for rows in _chunks(0, num_rows):
-                grad_gh = grad_gi[rows]
-                if need[2]:
-                    h_rows = _u_prev(u, layout, rows,
-                                     h_prev[:rows.stop - rows.start])
-                    grad_w_hh.addmm_(grad_gh.t(), h_rows.mul_(2).sub_(1))
-                grad_b_hh += grad_gh.sum(0)
-                torch.mul(dh[rows], a[rows], out=grad_gh[:, 2 * hidden:])
-
-        with record_function('GRULayer.backward.input_grads'):
-            grad_x, grad_w_ih, grad_b_ih = _input_grads(
-                grad_gi, x, src, w_ih, need[0], need[1])
-        if workspace is not None:
-            workspace.release(c, a, dh, h_prev)
-        return (grad_x, grad_w_ih, grad_w_hh if need[2] else None,
-                grad_b_ih if need[3] else None,
-                grad_b_hh if need[4] else None, None, None, None, None)
+        with record_function('GRULayer.backward.weight_grads'):
+            grad_gh = c[:n, :3 * hidden]
+            if needs[2]:
+                grad_w_hh.addmm_(grad_gh.t(), u_prev[:n].mul_(2).sub_(1))
+            grad_b_hh += grad_gh.sum(0)
+            torch.mul(dh[:n], a[:n], out=grad_gh[:, 2 * hidden:])
+            acc.add(slice(lo, hi), grad_gh)
+    if workspace is not None:
+        workspace.release(g, c, a, dh, u_prev)
+    grad_x, grad_w_ih, grad_b_ih = acc.result()
+    return (grad_x if needs[0] else None,
+            grad_w_ih if needs[1] else None,
+            grad_w_hh if needs[2] else None,
+            grad_b_ih if needs[3] and b_ih is not None else None,
+            grad_b_hh if needs[4] and b_hh is not None else None)
 
 
 def _u_prev(u: Tensor, layout: PackedLayout, rows: slice,
@@ -290,84 +353,86 @@ def _u_prev(u: Tensor, layout: PackedLayout, rows: slice,
     return out
 
 
-def _gate_derivatives(g: Tensor, u: Tensor, layout: PackedLayout,
-                      workspace: Optional[Workspace],
-                      ) -> Tuple[Tensor, Tensor]:
+def _recompute(gates: _Gates, u: Tensor, layout: PackedLayout, rows: slice,
+               g: Tensor, u_prev: Tensor) -> None:
+    r"""Rebuilds the gate rows :obj:`[r, z, W_hn h + b_hn, s]` of the
+    packed rows :obj:`rows` into :obj:`g`, and their previous states into
+    :obj:`u_prev`, from the saved states :obj:`u`: what the forward's steps
+    computed, with one GEMM for all of them."""
+    hidden = u.size(1)
+    gates.fill(rows, g)
+    _u_prev(u, layout, rows, u_prev)
+    later = max(gates.first - rows.start, 0)  # Rows past the first step.
+    if later < g.size(0):
+        g[later:, :3 * hidden].addmm_(u_prev[later:], gates.w_hh_t)
+    g[:, :2 * hidden].sigmoid_()
+    r, _, ghn, s = g.view(-1, 4, hidden).unbind(1)
+    s.addcmul_(r, ghn, value=2).sigmoid_()
+
+
+def _gate_derivatives(g: Tensor, u_prev: Tensor, c: Tensor,
+                      a: Tensor) -> None:
     r"""Every factor of the backward that does not depend on the incoming
-    gradient, per unit :math:`dh`: the columns of :obj:`c` are d(pre-r),
-    d(pre-z), d(W_hn h + b_hn) and the direct d(h_prev) = z; :obj:`a` is
-    d(pre-n). With :math:`n = 2s - 1` and :math:`h_{prev} = 2 u_{prev} - 1`:
-    :math:`1 - n^2 = 4 s (1 - s)` and :math:`h_{prev} - n = 2 (u_{prev} -
-    s)`."""
-    num_rows, hidden = u.size(0), u.size(1)
-    c = _empty(workspace, (num_rows, 4 * hidden), g)
-    a = _empty(workspace, (num_rows, hidden), g)
-    for rows in _chunks(0, num_rows):
-        r, z, ghn, s = g[rows].view(-1, 4, hidden).unbind(1)
-        c_r, c_z, c_n, c_h = c[rows].view(-1, 4, hidden).unbind(1)
-        a_rows = a[rows]
-        torch.addcmul(s, s, s, value=-1, out=a_rows)  # s (1 - s)
-        a_rows.addcmul_(a_rows, z, value=-1).mul_(4)
-        torch.mul(a_rows, r, out=c_n)
-        torch.mul(c_n, ghn, out=c_r)
-        c_r.addcmul_(c_r, r, value=-1)
-        _u_prev(u, layout, rows, c_z).sub_(s).mul_(
-            torch.addcmul(z, z, z, value=-1))
-        c_z.mul_(2)
-        c_h.copy_(z)
-    return c, a
+    gradient, per unit :math:`dh`, from the gate rows :obj:`g`: the
+    columns of :obj:`c` become d(pre-r), d(pre-z), d(W_hn h + b_hn) and the
+    direct d(h_prev) = z; :obj:`a` becomes d(pre-n). With :math:`n = 2s -
+    1` and :math:`h_{prev} = 2 u_{prev} - 1`: :math:`1 - n^2 = 4 s (1 -
+    s)` and :math:`h_{prev} - n = 2 (u_{prev} - s)`."""
+    hidden = a.size(1)
+    r, z, ghn, s = g.view(-1, 4, hidden).unbind(1)
+    c_r, c_z, c_n, c_h = c.view(-1, 4, hidden).unbind(1)
+    torch.addcmul(s, s, s, value=-1, out=a)  # s (1 - s)
+    a.addcmul_(a, z, value=-1).mul_(4)
+    torch.mul(a, r, out=c_n)
+    torch.mul(c_n, ghn, out=c_r)
+    c_r.addcmul_(c_r, r, value=-1)
+    torch.sub(u_prev, s, out=c_z).mul_(torch.addcmul(z, z, z, value=-1))
+    c_z.mul_(2)
+    c_h.copy_(z)
 
 
-def _backward_steps(c: Tensor, dh: Tensor, w_hh: Tensor,
-                    layout: PackedLayout) -> None:
-    r"""The sequential part of the backward, in place: turns :obj:`c` into
-    the gate gradients and :obj:`dh` (holding the gradient of the state
-    after each row from outside) into the total gradient of each state.
-    With :obj:`w_aug = [W_hh; I]`, one GEMM per step back-propagates through
-    all three hidden projections and the direct path."""
-    hidden = dh.size(1)
-    sizes, offsets = layout.batch_sizes_list, layout.offsets
-    w_aug = torch.cat([w_hh, torch.eye(hidden, dtype=dh.dtype,
-                                       device=dh.device)])
-    for t in range(len(sizes) - 1, -1, -1):
-        offset, prev = offsets[t], offsets[t - 1] if t > 0 else 0
-        for lo in range(offset, offset + sizes[t], CHUNK):
-            hi = min(lo + CHUNK, offset + sizes[t])
-            c_t = c[lo:hi]
-            c_t.view(hi - lo, 4, hidden).mul_(dh[lo:hi].unsqueeze(1))
-            if t > 0:
-                dh[prev + lo - offset:prev + hi - offset].addmm_(c_t, w_aug)
+class _InputGrads:
+    r"""Accumulates, chunk by chunk, the gradients that flow through the
+    input projection :obj:`x[src] W_ih^T + b_ih` from the gradient of the
+    input gates of packed rows."""
+    def __init__(self, x: Tensor, src: Optional[Tensor], w_ih: Tensor,
+                 need_x: bool, need_w: bool):
+        self.x, self.src, self.w_ih = x, src, w_ih
+        self.need_x, self.need_w = need_x, need_w
+        self.hoisted = src is not None and x.size(0) < src.numel()
+        if self.hoisted:  # Summed per row of `x`, then three GEMMs.
+            self.per_x = x.new_zeros(x.size(0), w_ih.size(0))
+            return
+        self.grad_x = x.new_zeros(x.shape) if need_x else None
+        self.grad_w_ih = w_ih.new_zeros(w_ih.shape)
+        self.grad_b_ih = w_ih.new_zeros(w_ih.size(0))
 
-
-def _input_grads(grad_gi: Tensor, x: Tensor, src: Optional[Tensor],
-                 w_ih: Tensor, need_x: bool, need_w: bool,
-                 ) -> Tuple[Optional[Tensor], Tensor, Tensor]:
-    r"""Back-propagates the gradient of the input gates of every packed row
-    through :obj:`x[src] W_ih^T + b_ih`."""
-    num_rows = grad_gi.size(0)
-    if src is not None and x.size(0) < num_rows:
-        # Hoisted projection: sum per row of `x` first, then three GEMMs.
-        per_x = grad_gi.new_zeros(x.size(0), grad_gi.size(1))
-        for rows in _chunks(0, num_rows):
-            per_x.index_add_(0, src[rows], grad_gi[rows])
-        return (per_x.mm(w_ih) if need_x else None, per_x.t().mm(x),
-                per_x.sum(0))
-
-    grad_x = x.new_zeros(x.shape) if need_x else None
-    grad_w_ih = w_ih.new_zeros(w_ih.shape)
-    grad_b_ih = w_ih.new_zeros(w_ih.size(0))
-    for rows in _chunks(0, num_rows):
-        grad = grad_gi[rows]
+    def add(self, rows: slice, grad: Tensor) -> None:
+        r"""Adds the input-gate gradient :obj:`grad` of the packed rows
+        :obj:`rows`."""
+        x, src = self.x, self.src
+        if self.hoisted:
+            self.per_x.index_add_(0, src[rows], grad)
+            return
         xs = x[rows] if src is None else x.index_select(0, src[rows])
-        if need_w:
-            grad_w_ih.addmm_(grad.t(), xs)
-        grad_b_ih += grad.sum(0)
-        if grad_x is not None:
+        if self.need_w:
+            self.grad_w_ih.addmm_(grad.t(), xs)
+        self.grad_b_ih += grad.sum(0)
+        if self.grad_x is not None:
             if src is None:
-                torch.mm(grad, w_ih, out=grad_x[rows])
+                torch.mm(grad, self.w_ih, out=self.grad_x[rows])
             else:
-                grad_x.index_add_(0, src[rows], grad.mm(w_ih))
-    return grad_x, grad_w_ih, grad_b_ih
+                self.grad_x.index_add_(0, src[rows], grad.mm(self.w_ih))
+
+    def result(self) -> Tuple[Optional[Tensor], Tensor, Tensor]:
+        r"""Returns the gradients of :obj:`x`, :obj:`w_ih` and
+        :obj:`b_ih`."""
+        if self.hoisted:
+            per_x = self.per_x
+            return (per_x.mm(self.w_ih) if self.need_x else None,
+                    per_x.t().mm(self.x) if self.need_w else None,
+                    per_x.sum(0))
+        return self.grad_x, self.grad_w_ih, self.grad_b_ih
 
 
 def run_layer(x: Tensor, src: Optional[Tensor], params: Tuple,

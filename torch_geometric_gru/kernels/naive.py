@@ -23,7 +23,7 @@ def gru_layer(x: Tensor, src: Optional[Tensor], w_ih: Tensor, w_hh: Tensor,
               layout: PackedLayout, sequence: bool) -> Tensor:
     r"""One direction of one GRU layer over the packed rows of
     :obj:`layout`, with the contract of
-    :class:`torch_geometric_gru.cpu_gru.GRULayer`: packed row :obj:`p`
+    :class:`torch_geometric_gru.kernels.cpu.GRULayer`: packed row :obj:`p`
     reads :obj:`x[src[p]]` (:obj:`x[p]` if :obj:`src` is :obj:`None`), the
     initial state is zero, and the result is the state after every packed
     row (:obj:`sequence=True`) or the final state of every sequence, in

@@ -3,7 +3,7 @@ import torch
 from reference import gru_reference, hub_graph
 
 from torch_geometric_gru import GRUAggregation, GRUConv, PackedLayout
-from torch_geometric_gru import cpu_gru, triton_gru
+from torch_geometric_gru.kernels import cpu as cpu_gru, triton as triton_gru
 from torch_geometric_gru.recurrence import packed_gru, resolve_kernel
 
 DEVICES = [d for d in ('cpu', 'cuda')

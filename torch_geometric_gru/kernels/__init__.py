@@ -1,0 +1,12 @@
+r"""The kernels of one GRU layer over a packed layout, side by side, with
+one contract (:class:`torch_geometric_gru.kernels.cpu.GRULayer`'s):
+
+* :mod:`~torch_geometric_gru.kernels.cpu`: the hand-written kernel (any
+  device; the CPU implementation of the custom operators);
+* :mod:`~torch_geometric_gru.kernels.triton`: the Triton kernels (the CUDA
+  implementation; on CPU only in Triton's interpreter);
+* :mod:`~torch_geometric_gru.kernels.naive`: plain PyTorch operations, the
+  reference and the path of higher-order gradients.
+
+They are reached through the operators of :mod:`torch_geometric_gru.ops`.
+"""
