@@ -216,7 +216,7 @@ def test_layout_is_cached_per_index():
     assert aggr.layout(x, index, dim_size=2) is layout
 
 
-def test_workspace_reuses_buffers_and_keeps_retain_graph_exact():
+def test_retain_graph_is_exact_across_forwards():
     torch.manual_seed(0)
     index = hub_graph()[1]
     x = torch.randn(index.numel(), 3, dtype=torch.double,
@@ -224,14 +224,11 @@ def test_workspace_reuses_buffers_and_keeps_retain_graph_exact():
     aggr = GRUAggregation(3, 4).double()
     out = aggr(x, index)
     (g1, ) = torch.autograd.grad(out.sum(), x, retain_graph=True)
-    # A second forward must not take the buffers the first graph holds:
+    # A second forward must not disturb what the first graph saved:
     other = aggr(x * 2, index)
     (g2, ) = torch.autograd.grad(out.sum(), x)
     assert torch.equal(g1, g2)
     other.sum().backward()
-    assert len(aggr.workspace._free) > 0  # Reclaimed after the backward.
-    aggr(x, index).sum().backward()
-    assert len(aggr.workspace._lent) <= 2
 
 
 def test_checkpoint_matches_plain_backward():

@@ -158,7 +158,7 @@ def test_variants_script(flag):
     assert not any('root' in name for name, _ in
                    without_root.named_parameters())
     names = {type(m).__name__ for m in model.modules()}
-    grus = [m for m in model.modules() if isinstance(m, torch.nn.GRU)]
+    grus = [m for m in model.modules() if isinstance(m, torch.nn.RNNBase)]
     if flag == '--message-norm':
         assert 'LayerNorm' in names
     elif flag == '--project-state':

@@ -3,7 +3,8 @@ import torch
 from reference import gru_reference, hub_graph
 
 from torch_geometric_gru import GRUAggregation, GRUConv, PackedLayout
-from torch_geometric_gru.kernels import cpu as cpu_gru, triton as triton_gru
+from torch_geometric_gru.kernels import triton as triton_gru
+from torch_geometric_gru.ops import gru_layer, register
 from torch_geometric_gru.recurrence import packed_gru, resolve_kernel
 
 DEVICES = [d for d in ('cpu', 'cuda')
@@ -120,8 +121,13 @@ def test_sequence_output_and_its_gradient_match_the_native_kernel(device):
     gru = torch.nn.GRU(6, 16).to(device)
     params = (gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0,
               gru.bias_hh_l0)
-    a = triton_gru.run_layer(x, src, params, layout, sequence=True)
-    b = cpu_gru.run_layer(x, src, params, layout, sequence=True)
+    register(layout)
+
+    def run(kernel):
+        return gru_layer(x, src, *params, layout.perm, layout.node_perm,
+                         layout.degree, True, False, True, kernel)[0]
+
+    a, b = run('triton'), run('native')
     torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
     for u, v in zip(_grads(a, [x, *params]), _grads(b, [x, *params])):
         torch.testing.assert_close(u, v, atol=2e-5, rtol=1e-5)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from torch_geometric_gru import GRUAggregation, GRUConv
+from torch_geometric_gru import GRUAggregation, PackedLayout
 from torch_geometric_gru.kernels import cpu as cpu_kernel
 
 NUM_NODES, NUM_EDGES = 400, 40_000
@@ -40,16 +40,23 @@ def _saved_bytes(fn, exclude):
 
 
 class _LargestOutput(TorchDispatchMode):
-    r"""Records the largest tensor any operator returns."""
+    r"""Records the largest new float tensor any operator allocates (views
+    and in-place results, which share an input's memory, are not new)."""
     def __init__(self):
         super().__init__()
         self.numel = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        inputs = {t.untyped_storage().data_ptr() for t in
+                  torch.utils._pytree.tree_leaves((args, kwargs))
+                  if isinstance(t, torch.Tensor)}
         for t in out if isinstance(out, (tuple, list)) else (out, ):
-            if isinstance(t, torch.Tensor) and t.is_floating_point():
-                self.numel = max(self.numel, t.numel())
+            if (isinstance(t, torch.Tensor) and t.is_floating_point()
+                    and t.untyped_storage().data_ptr() not in inputs):
+                self.numel = max(self.numel,
+                                 t.untyped_storage().nbytes() //
+                                 t.element_size())
         return out
 
 
@@ -77,23 +84,38 @@ def test_training_saves_one_state_per_edge_and_layer(num_layers,
     out.sum().backward()
 
 
-def test_no_grad_and_backward_buffers_are_not_edge_sized(monkeypatch):
-    hidden = 32
+@pytest.mark.parametrize('hoisted', [True, False])
+def test_kernel_buffers_are_not_edge_sized(hoisted):
+    # The kernel's own allocations (an operator hides them from a dispatch
+    # mode, so the kernel functions are called directly).
+    hidden, channels = 32, 16
     edge_index = _graph()
-    conv = GRUConv(16, hidden)
-    x = torch.randn(NUM_NODES, 16, requires_grad=True)
-    # Bound: a chunk of gate rows, the nodes' projections, the edge index.
+    layout = PackedLayout.from_index(edge_index[1], NUM_NODES)
+    if hoisted:  # GRUConv: node rows read through the row index.
+        x = torch.randn(NUM_NODES, channels)
+        src = edge_index[0].index_select(0, layout.perm)
+    else:  # Messages, one row per element (e.g. SAGEConv's aggr=).
+        x = torch.randn(NUM_EDGES, channels)
+        src = layout.perm
+    gru = torch.nn.GRU(channels, hidden)
+    params = [p.detach() for p in gru.parameters()]
+    # Bound: a chunk of gate rows, the nodes' gates, the edge index.
     bound = max(cpu_kernel.CHUNK * 4 * hidden, NUM_NODES * 4 * hidden,
                 NUM_EDGES)
     assert NUM_EDGES * hidden > 2 * bound  # An (E, H) tensor would show.
 
-    with torch.no_grad(), _LargestOutput() as mode:
-        conv(x, edge_index)
+    with _LargestOutput() as mode:
+        cpu_kernel.gru_layer(x, src, *params, layout, sequence=False)
     assert mode.numel <= bound
 
-    out = conv(x, edge_index)  # Saves (E, H) states: not under the mode.
+    out, states = cpu_kernel.gru_layer(x, src, *params, layout,
+                                       sequence=False, save=True)
+    assert states.numel() == NUM_EDGES * hidden  # One state per edge.
     with _LargestOutput() as mode:
-        out.square().sum().backward()
-    assert mode.numel <= bound
-    assert x.grad is not None and conv.aggr_module.gru.weight_hh_l0.grad.abs(
-    ).sum() > 0
+        grads = cpu_kernel.gru_layer_backward(
+            torch.randn_like(out), x, src, *params, states, layout,
+            sequence=False, needs=(not hoisted, True, True, True, True))
+    # Only the gradient of per-edge messages may be edge-sized:
+    largest = x.numel() if not hoisted else bound
+    assert mode.numel <= max(bound, largest)
+    assert all(g is not None and g.abs().sum() > 0 for g in grads[1:])

@@ -195,7 +195,6 @@ def test_state_dict_and_pickle_round_trips(tmp_path):
     assert loaded.conv1.aggr_module._layouts._layout is not None
     fresh = torch.load(path, weights_only=False)
     assert fresh.conv1.aggr_module._layouts._layout is None
-    assert len(fresh.conv1.aggr_module.workspace._free) == 0
 
 
 @pytest.mark.slow

@@ -1,14 +1,13 @@
 r"""Exact, padding-free GRU aggregation."""
-from typing import List, Optional
+from typing import List, Optional, Union
 
-import torch
 from torch import Tensor
 
 from torch_geometric_gru._checks import check_channels
+from torch_geometric_gru.ops.layout import LayoutParts
 from torch_geometric_gru.packing import PackedLayout
-from torch_geometric_gru.recurrence import check_kernel, packed_gru
+from torch_geometric_gru.recurrence import GRU, check_kernel, packed_gru
 from torch_geometric_gru.sequence import SequenceAggregation
-from torch_geometric_gru.kernels.workspace import Workspace
 
 
 class GRUAggregation(SequenceAggregation):
@@ -56,7 +55,9 @@ class GRUAggregation(SequenceAggregation):
         :class:`GRUAggregation` is not a permutation-invariant operator.
 
     The GRU is held as :obj:`self.gru`, a
-    :obj:`torch.nn.GRU(in_channels, out_channels, batch_first=True, ...)`, so
+    :class:`~torch_geometric_gru.recurrence.GRU` (a :class:`torch.nn.GRU`
+    parameter for parameter, that :func:`torch.compile` can trace)
+    :obj:`(in_channels, out_channels, batch_first=True, ...)`, so
     :obj:`state_dict`s load both ways with PyG's
     :class:`~torch_geometric.nn.aggr.GRUAggregation`. The packed layout of
     the last :obj:`index` seen is cached (keyed on the tensor's identity and
@@ -125,21 +126,19 @@ class GRUAggregation(SequenceAggregation):
         self._gru_kwargs = dict(num_layers=num_layers, bias=bias,
                                 batch_first=True, dropout=dropout,
                                 bidirectional=bidirectional)
-        self.gru: Optional[torch.nn.GRU] = None
+        self.gru: Optional[GRU] = None
         if in_channels > 0:
             self._build(in_channels)
         else:  # Lazy: built by the first input, or by a loaded state_dict.
             self._register_load_state_dict_pre_hook(self._lazy_load)
-        self.workspace = Workspace()
         self.reset_parameters()
 
     def _build(self, in_channels: int, device=None, dtype=None) -> None:
         self.in_channels = in_channels
         if self._same_width:
             self.out_channels = in_channels
-        self.gru = torch.nn.GRU(in_channels, self.out_channels,
-                                device=device, dtype=dtype,
-                                **self._gru_kwargs)
+        self.gru = GRU(in_channels, self.out_channels, device=device,
+                       dtype=dtype, **self._gru_kwargs)
 
     def _lazy_load(self, state_dict, prefix, *args) -> None:
         weight = state_dict.get(f'{prefix}gru.weight_ih_l0')
@@ -151,7 +150,6 @@ class GRUAggregation(SequenceAggregation):
         if self.gru is not None:
             self.gru.reset_parameters()
 
-    @torch.compiler.disable
     def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
         if self.gru is None:  # Lazy: the first input fixes the width.
             self._build(x.size(-1), x.device, x.dtype)
@@ -159,10 +157,9 @@ class GRUAggregation(SequenceAggregation):
 
     forward.__doc__ = SequenceAggregation.forward.__doc__
 
-    def sequence_final(self, x: Tensor, src: Optional[Tensor],
-                       layout: PackedLayout) -> Tensor:
-        return packed_gru(self.gru, layout, x, src, kernel=self.kernel,
-                          workspace=self.workspace)
+    def aggregate_layout(self, x: Tensor, src: Optional[Tensor],
+                         layout: Union[PackedLayout, LayoutParts]) -> Tensor:
+        return packed_gru(self.gru, layout, x, src, kernel=self.kernel)
 
     def extra_repr_args(self) -> List[str]:
         args = []

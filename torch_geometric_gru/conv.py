@@ -370,9 +370,6 @@ class GRUConv(MessagePassing):
         return (getattr(self.lin, 'in_channels', pair[0]),
                 getattr(self.lin_root, 'in_channels', pair[1]))
 
-    # The aggregation depends on the values of `edge_index`: under
-    # torch.compile it runs eagerly as one opaque call.
-    @torch.compiler.disable
     def _aggregate(self, h: Tensor, src: Tensor, dst: Tensor, num_dst: int,
                    edge_emb: OptTensor, edge_weight: OptTensor,
                    order: OptTensor) -> Tensor:
@@ -415,6 +412,9 @@ class GRUConv(MessagePassing):
                      num_dst: int) -> None:
         # Range checks cost a host sync: run them once per graph. The
         # references keep the checked memory from being reused meanwhile.
+        # Traced by torch.compile, the `pack` operator checks the ranges.
+        if torch.compiler.is_compiling():
+            return
         key = tensor_key(src, num_src, num_dst, tensor_key(dst))
         if (key is not None and self._checked is not None
                 and key == self._checked[0]):

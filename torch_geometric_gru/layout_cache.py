@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from torch_geometric_gru._checks import check_index_dtype, check_index_range
+from torch_geometric_gru.ops.layout import register
 from torch_geometric_gru.packing import PackedLayout
 
 
@@ -98,6 +99,7 @@ class LayoutCache:
                                  f"'ptr.numel() - 1' ({src.numel() - 1})")
             layout = PackedLayout.from_ptr(src, num_elements,
                                            max_num_elements, order)
+        register(layout)  # Found again by the operators it is passed to.
         rows = layout.perm
         if x_index is not None:
             check_index_dtype('x_index', x_index)

@@ -102,33 +102,56 @@ class PackedLayout:
         node_perm = torch.sort(degree, descending=True, stable=True).indices
         rank = torch.empty_like(node_perm)
         rank[node_perm] = torch.arange(dim_size, device=device)
+        # The packed row of every element: step `pos` of the sequence of
+        # rank `rank[node]` lies at `offsets[pos] + rank[node]`.
+        self._build(degree, node_perm)
+        row = self._offsets_dev[pos] + rank[sorted_index]
+        perm = torch.empty_like(elem_perm)
+        perm[row] = elem_perm
+        self.num_elements: int = num_elements
+        self.perm: Tensor = perm
 
+    def _build(self, degree: Tensor, node_perm: Tensor) -> None:
+        r"""Everything derived from the degrees and the ranking of the
+        nodes: the batch sizes (one transfer to the host), the offsets of
+        the steps, the non-empty sequences and their last rows."""
+        device = degree.device
+        dim_size = degree.numel()
+        seq_degree = degree.index_select(0, node_perm)
         # `batch_sizes[t]` = the number of nodes with more than `t` elements:
-        max_degree = int(degree.max()) if dim_size > 0 else 0
+        max_degree = int(seq_degree[0]) if dim_size > 0 else 0
         count = torch.bincount(degree, minlength=max_degree + 1)
         batch_sizes = dim_size - torch.cumsum(count, 0)[:max_degree]
         batch_sizes = batch_sizes.cpu()  # The only transfer to the host.
         offsets = torch.zeros(max_degree + 1, dtype=torch.long)
         torch.cumsum(batch_sizes, 0, out=offsets[1:])
-
-        row = offsets.to(device)[pos] + rank[sorted_index]
-        perm = torch.empty_like(elem_perm)
-        perm[row] = elem_perm
+        self._offsets_dev = offsets.to(device)
 
         num_sequences = int(batch_sizes[0]) if max_degree > 0 else 0
-        nodes = node_perm[:num_sequences]
-        seq_degree = degree[nodes]
-        last_row = offsets.to(device)[seq_degree - 1] + torch.arange(
-            num_sequences, device=device)
+        last_row = self._offsets_dev[seq_degree[:num_sequences] - 1] + \
+            torch.arange(num_sequences, device=device)
 
         self.num_nodes: int = dim_size
-        self.num_elements: int = num_elements
         self.degree: Tensor = degree
-        self.perm: Tensor = perm
+        self.node_perm: Tensor = node_perm
         self.batch_sizes: Tensor = batch_sizes
         self.offsets: List[int] = offsets.tolist()
-        self.nodes: Tensor = nodes
+        self.nodes: Tensor = node_perm[:num_sequences]
         self.last_row: Tensor = last_row
+
+    @classmethod
+    def from_parts(cls, perm: Tensor, node_perm: Tensor,
+                   degree: Tensor) -> 'PackedLayout':
+        r"""Rebuilds the layout from its three index tensors (as the
+        :obj:`torch_geometric_gru::pack` operator returns them):
+        :obj:`perm` (the element of every packed row), :obj:`node_perm`
+        (the nodes by descending sequence length) and :obj:`degree` (the
+        sequence length of every node)."""
+        layout = cls.__new__(cls)
+        layout._build(degree, node_perm)
+        layout.num_elements = perm.numel()
+        layout.perm = perm
+        return layout
 
     @classmethod
     def from_index(cls, index: Tensor, dim_size: Optional[int] = None,

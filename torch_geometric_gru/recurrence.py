@@ -3,22 +3,48 @@ directions and the choice of kernel: the Triton kernels of
 :mod:`torch_geometric_gru.kernels.triton` on CUDA, the hand-written
 :mod:`torch_geometric_gru.kernels.cpu` on CPU, and PyTorch's own packed GRU
 (cuDNN on CUDA) as the fallback and as an explicit option."""
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from torch_geometric_gru.kernels import cpu as cpu_gru, triton as triton_gru
+from torch_geometric_gru import ops
+from torch_geometric_gru.kernels import triton as triton_gru
+from torch_geometric_gru.ops.layout import LayoutParts, as_layout, parts
 from torch_geometric_gru.packing import PackedLayout
-from torch_geometric_gru.kernels.workspace import Workspace
 
 KERNELS = ('auto', 'triton', 'native', 'cudnn')
 TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
-def gru_parameters(gru: torch.nn.GRU, layer: int, direction: int,
+class GRU(torch.nn.RNNBase):
+    r"""A :class:`torch.nn.GRU`, parameter for parameter: the same
+    arguments, parameter names (:obj:`weight_ih_l0`, ...), initialisation
+    and :meth:`forward`, so that :obj:`state_dict` s load both ways with
+    :class:`torch.nn.GRU` and with PyG's
+    :class:`~torch_geometric.nn.aggr.GRUAggregation`.
+
+    It is not a subclass of :class:`torch.nn.GRU` on purpose:
+    :func:`torch.compile` refuses to trace a module that holds one
+    (:obj:`torch._dynamo.config.allow_rnn`), whereas the aggregations only
+    read its weights and run them through their own operators.
+
+    Args:
+        input_size (int): The size of each input row.
+        hidden_size (int): The size of the state.
+        **kwargs (optional): :obj:`num_layers`, :obj:`bias`,
+            :obj:`batch_first`, :obj:`dropout`, :obj:`bidirectional`,
+            :obj:`device`, :obj:`dtype`, as for :class:`torch.nn.GRU`.
+    """
+    def __init__(self, input_size: int, hidden_size: int, **kwargs):
+        super().__init__('GRU', input_size, hidden_size, **kwargs)
+
+    forward = torch.nn.GRU.forward
+
+
+def gru_parameters(gru: torch.nn.RNNBase, layer: int, direction: int,
                    ) -> Tuple[Tensor, Tensor, Optional[Tensor],
                               Optional[Tensor]]:
     r"""Returns :obj:`(w_ih, w_hh, b_ih, b_hh)` of one layer and direction
@@ -77,25 +103,32 @@ def resolve_kernel(kernel: str, x: Tensor) -> str:
 
 
 def packed_gru(
-    gru: torch.nn.GRU,
-    layout: PackedLayout,
+    gru: torch.nn.RNNBase,
+    layout: Union[PackedLayout, LayoutParts],
     x: Tensor,
     src: Optional[Tensor] = None,
     kernel: str = 'auto',
-    workspace: Optional[Workspace] = None,
 ) -> Tensor:
     r"""Runs :obj:`gru` over every sequence of :obj:`layout` and returns the
-    top layer's final states of shape :obj:`[num_sequences, D * H]` in
-    packed order (forward direction first when bidirectional), exactly as
-    :obj:`gru` run on each sequence alone.
+    top layer's final states of shape :obj:`[num_nodes, D * H]` (forward
+    direction first when bidirectional; zeros for nodes without elements),
+    exactly as :obj:`gru` run on each sequence alone.
+
+    Every layer and direction is one call of the
+    :obj:`torch_geometric_gru::gru_layer` operator (kernels
+    :obj:`"native"` and :obj:`"triton"`), so that :func:`torch.compile` and
+    :func:`torch.export` trace it without a graph break;
+    :obj:`kernel="cudnn"` runs :class:`torch.nn.GRU` on a
+    :class:`~torch.nn.utils.rnn.PackedSequence`, eagerly.
 
     Args:
-        gru (torch.nn.GRU): The GRU, whose weights are used as they are.
-        layout (PackedLayout): The layout of the sequences.
+        gru (GRU or torch.nn.GRU): The GRU, whose weights are used as they
+            are.
+        layout (PackedLayout or LayoutParts): The layout of the sequences.
         x (torch.Tensor): The input rows, of shape
             :obj:`[num_rows, gru.input_size]`.
         src (torch.Tensor, optional): The row of :obj:`x` that each packed
-            row reads, of shape :obj:`[layout.num_packed]`; if :obj:`None`,
+            row reads, of shape :obj:`[num_packed]`; if :obj:`None`,
             :obj:`x` is already packed. When :obj:`x` has fewer rows than
             the packing (node features read by every out-edge), the input
             projection is computed once per row of :obj:`x`.
@@ -103,40 +136,38 @@ def packed_gru(
         kernel (str, optional): :obj:`"auto"`, :obj:`"triton"`,
             :obj:`"native"` or :obj:`"cudnn"` (see :func:`resolve_kernel`).
             (default: :obj:`"auto"`)
-        workspace (Workspace, optional): A pool for the scratch buffers of
-            the native kernel. (default: :obj:`None`)
     """
-    num_dirs = 2 if gru.bidirectional else 1
-    hidden = gru.hidden_size
-    if layout.num_packed == 0:  # Still part of the graph (of x):
-        return x[:0, :1].expand(0, num_dirs * hidden) * 0
-
     kernel = resolve_kernel(kernel, x)
     if kernel == 'cudnn':
-        data = x if src is None else x.index_select(0, src)
-        _, h_n = gru(PackedSequence(data, layout.batch_sizes))
-        return h_n[-num_dirs:].transpose(0, 1).reshape(-1, num_dirs * hidden)
-
-    def run_layer(x, rows, params, sequence):
-        if kernel == 'triton':
-            return triton_gru.run_layer(x, rows, params, layout, sequence)
-        return cpu_gru.run_layer(x, rows, params, layout, sequence, workspace)
-
+        return _cudnn_gru(gru, as_layout(layout), x, src)
+    perm, node_perm, degree = parts(layout)
+    num_dirs = 2 if gru.bidirectional else 1
+    save = torch.is_grad_enabled() and (x.requires_grad or any(
+        p.requires_grad for p in gru.parameters()))
     for layer in range(gru.num_layers):
         top = layer == gru.num_layers - 1
         outputs: List[Tensor] = []
         for direction in range(num_dirs):
-            rows = src
-            if direction == 1:  # Read every sequence reversed.
-                rev = layout.reverse_perm
-                rows = rev if rows is None else rows.index_select(0, rev)
-            out = run_layer(x, rows, gru_parameters(gru, layer, direction),
-                            not top)
-            if direction == 1 and not top:
-                out = out.index_select(0, layout.reverse_perm)
+            w_ih, w_hh, b_ih, b_hh = gru_parameters(gru, layer, direction)
+            out, _ = ops.run_gru_layer(x, src, w_ih, w_hh, b_ih, b_hh, perm,
+                                       node_perm, degree, not top,
+                                       direction == 1, save, kernel)
             outputs.append(out)
         x = torch.cat(outputs, dim=-1) if num_dirs > 1 else outputs[0]
         src = None
         if not top and gru.dropout > 0 and gru.training:
             x = F.dropout(x, p=gru.dropout, training=True)
     return x
+
+
+@torch.compiler.disable
+def _cudnn_gru(gru: torch.nn.RNNBase, layout: PackedLayout, x: Tensor,
+               src: Optional[Tensor]) -> Tensor:
+    num_dirs = 2 if gru.bidirectional else 1
+    if layout.num_packed == 0:
+        return x.new_zeros(layout.num_nodes, num_dirs * gru.hidden_size)
+    data = x if src is None else x.index_select(0, src)
+    _, h_n = gru(PackedSequence(data, layout.batch_sizes))
+    final = h_n[-num_dirs:].transpose(0, 1).reshape(
+        -1, num_dirs * gru.hidden_size)
+    return layout.unpack_final(final)

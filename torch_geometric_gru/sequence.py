@@ -1,6 +1,6 @@
 r"""The base class of the aggregations that read every group as a sequence:
 input checks, the packed layout, and the options that set the order."""
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -22,6 +22,12 @@ from torch_geometric_gru.order import (
     sinusoidal_encoding,
 )
 from torch_geometric_gru.layout_cache import LayoutCache
+from torch_geometric_gru.ops.layout import (
+    LayoutParts,
+    as_layout,
+    pack_layout,
+    register,
+)
 from torch_geometric_gru.packing import PackedLayout
 
 
@@ -160,11 +166,9 @@ class SequenceAggregation(Aggregation):
                 return p.dtype
         return None
 
-    # Everything below depends on the values of `index` (the layout, the
-    # step loop): under torch.compile, the aggregation runs eagerly as one
-    # opaque call, with its caches, instead of breaking the graph at every
-    # data-dependent op.
-    @torch.compiler.disable
+    # Under torch.compile, what depends on the values of `index` (the
+    # layout, the step loop) runs inside the operators of
+    # `torch_geometric_gru.ops`; the code here only reads shapes.
     def forward(
         self,
         x: Tensor,
@@ -264,7 +268,7 @@ class SequenceAggregation(Aggregation):
         if self.positional_encoding is not None:
             x = x.index_select(0, src) + self.encoding(layout, x)
             src = None
-        out = layout.unpack_final(self.sequence_final(x, src, layout))
+        out = self.aggregate_layout(x, src, layout)
         if copies > 1:
             out = out.view(copies, -1, out.size(-1)).mean(0)
         return out
@@ -296,6 +300,40 @@ class SequenceAggregation(Aggregation):
         r"""Returns the layout to read, the row of :obj:`x` that each packed
         row reads, and the number of copies of every node (random orders to
         average over)."""
+        num_elements = x.size(0) if x_index is None else x_index.numel()
+        copies = 1 if self.training else self.num_permutations
+        if torch.compiler.is_compiling() and max_num_elements is None and \
+                self.max_length is None and copies == 1 and not (
+                    self.shuffle and self.training):
+            # Traced: the layout is the output of the `pack` operator,
+            # which sorts and checks inside; no cache across calls.
+            if dim_size is None:
+                raise ValueError(
+                    f"'{self.__class__.__name__}' needs 'dim_size' under "
+                    f"torch.compile (the number of nodes cannot be read "
+                    f"from the values of 'index' while tracing)")
+            if index is None:
+                index = _index_of(ptr, num_elements)
+            parts, src = pack_layout(index, dim_size, order, x_index,
+                                     x.size(0))
+            return LayoutParts(*parts), src, 1
+        return self._eager_plan(x, index, ptr, dim_size, max_num_elements,
+                                x_index, validate, order)
+
+    @torch.compiler.disable
+    def _eager_plan(
+        self,
+        x: Tensor,
+        index: Optional[Tensor],
+        ptr: Optional[Tensor],
+        dim_size: Optional[int],
+        max_num_elements: Optional[int],
+        x_index: Optional[Tensor],
+        validate: bool,
+        order: Optional[Tensor],
+    ) -> Tuple[PackedLayout, Tensor, int]:
+        # Cached layouts, truncation and random orders and subsets: built
+        # eagerly (a graph break under torch.compile).
         num_elements = x.size(0) if x_index is None else x_index.numel()
         layout, src = self._layouts.get(num_elements, index, ptr, dim_size,
                                         max_num_elements, x_index, x.size(0),
@@ -330,14 +368,33 @@ class SequenceAggregation(Aggregation):
             perm = torch.sort(random_keys(groups.numel(), self.generator,
                                           groups.device)).indices
             elements, groups, key = elements[perm], groups[perm], None
-        layout = PackedLayout(groups, num_groups, validate=False, order=key)
+        layout = register(PackedLayout(groups, num_groups, validate=False,
+                                       order=key))
         src = elements.index_select(0, layout.perm)
         if x_index is not None:
             src = x_index.long().index_select(0, src)
         return layout, src, copies
 
-    def encoding(self, layout: PackedLayout, x: Tensor) -> Tensor:
+    def aggregate_layout(self, x: Tensor, src: Optional[Tensor],
+                         layout: Union[PackedLayout, LayoutParts]) -> Tensor:
+        r"""Returns the final state of every node of :obj:`layout`, of shape
+        :obj:`[layout.num_nodes, F_out]`, zeros for nodes without elements;
+        packed row :obj:`p` reads :obj:`x[src[p]]` (:obj:`x[p]` if
+        :obj:`src` is :obj:`None`). By default through
+        :meth:`sequence_final`, eagerly."""
+        return self._aggregate_eager(x, src, layout)
+
+    @torch.compiler.disable
+    def _aggregate_eager(self, x: Tensor, src: Optional[Tensor],
+                         layout: Union[PackedLayout, LayoutParts]) -> Tensor:
+        layout = as_layout(layout)
+        return layout.unpack_final(self.sequence_final(x, src, layout))
+
+    @torch.compiler.disable
+    def encoding(self, layout: Union[PackedLayout, LayoutParts],
+                 x: Tensor) -> Tensor:
         r"""The positional encoding of every packed row's rank."""
+        layout = as_layout(layout)
         if self.pos_embedding is not None:
             return self.pos_embedding(layout.step)
         table = sinusoidal_encoding(layout.num_steps, self.in_channels,

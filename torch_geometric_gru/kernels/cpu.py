@@ -23,9 +23,7 @@ import torch
 from torch import Tensor
 from torch.profiler import record_function
 
-from torch_geometric_gru.kernels import naive
 from torch_geometric_gru.packing import PackedLayout
-from torch_geometric_gru.kernels.workspace import Workspace
 
 # Rows per chunk of the vectorised passes: large enough for efficient GEMMs,
 # small enough that temporaries stay in cache and need no fresh pages.
@@ -34,13 +32,6 @@ CHUNK = 4096
 
 def _chunks(start: int, stop: int) -> List[slice]:
     return [slice(i, min(i + CHUNK, stop)) for i in range(start, stop, CHUNK)]
-
-
-def _empty(workspace: Optional[Workspace], shape: Tuple[int, ...],
-           like: Tensor) -> Tensor:
-    if workspace is None:
-        return like.new_empty(shape)
-    return workspace.empty(shape, like.dtype, like.device)
 
 
 class _Gates:
@@ -112,7 +103,7 @@ def _step(g_t: Tensor, u_prev: Tensor, out: Tensor,
 
 
 def _recurrence(gates: _Gates, layout: PackedLayout, g: Optional[Tensor],
-                u: Optional[Tensor], workspace: Optional[Workspace]) -> Tensor:
+                u: Optional[Tensor]) -> Tensor:
     r"""Runs the steps. With :obj:`g` of shape :obj:`[num_packed, 4 * H]`,
     all gate rows are computed up front and kept, and the state :math:`u`
     after every row is written to :obj:`u`. Without, gate rows are computed
@@ -131,8 +122,7 @@ def _recurrence(gates: _Gates, layout: PackedLayout, g: Optional[Tensor],
         gates.fill(slice(0, num_rows), g)
         window, start, stop = g, 0, num_rows
     else:
-        window = _empty(workspace, (min(CHUNK, num_rows), 4 * hidden),
-                        w_hh_t)
+        window = w_hh_t.new_empty(min(CHUNK, num_rows), 4 * hidden)
         start, stop = 0, 0
     for t, size in enumerate(sizes):
         offset = offsets[t]
@@ -151,8 +141,6 @@ def _recurrence(gates: _Gates, layout: PackedLayout, g: Optional[Tensor],
                     u[prev + rank.start:prev + rank.stop]
             _step(window[lo - start:hi - start], u_prev, out,
                   w_hh_t if t > 0 else None, hidden)
-    if g is None and workspace is not None:
-        workspace.release(window)
     if u is None:
         return state
     return u.index_select(0, layout.last_row)
@@ -168,7 +156,6 @@ def gru_layer(
     layout: PackedLayout,
     sequence: bool,
     save: bool = False,
-    workspace: Optional[Workspace] = None,
 ) -> Tuple[Tensor, Optional[Tensor]]:
     r"""Forward pass of one direction of one GRU layer, without autograd.
 
@@ -180,77 +167,11 @@ def gru_layer(
     gates = _Gates(x, src, w_ih, w_hh, b_ih, b_hh, layout.batch_sizes_list[0])
     u = None
     if save or sequence:
-        u = _empty(workspace if save else None, (num_rows, hidden), x)
+        u = x.new_empty(num_rows, hidden)
     with record_function('GRULayer.forward.steps'):
-        final = _recurrence(gates, layout, None, u, workspace)
+        final = _recurrence(gates, layout, None, u)
     out = u if sequence else final
     return torch.sub(out, 0.5).mul_(2), (u if save else None)  # h = 2u - 1
-
-
-class GRULayer(torch.autograd.Function):
-    r"""One direction of one GRU layer over packed rows, with a hand-written
-    backward. Packed row :obj:`p` reads :obj:`x[src[p]]` (or :obj:`x[p]` if
-    :obj:`src` is :obj:`None`); the initial state is zero; the gate order
-    and equations are those of :class:`torch.nn.GRU`:
-
-    .. math::
-        r &= \sigma(W_{ir} x + b_{ir} + W_{hr} h + b_{hr}) \\
-        z &= \sigma(W_{iz} x + b_{iz} + W_{hz} h + b_{hz}) \\
-        n &= \tanh(W_{in} x + b_{in} + r \odot (W_{hn} h + b_{hn})) \\
-        h' &= (1 - z) \odot n + z \odot h
-
-    Returns the state after every packed row (:obj:`sequence=True`) or the
-    final state of every sequence of :obj:`layout`, in packed order, and
-    the state buffer the backward reads (not differentiable).
-
-    Memory: the forward saves :math:`H` floats per packed row (the state
-    entering each step), nothing else per row. The backward walks the
-    packed rows from the last to the first in chunks of :obj:`CHUNK` rows:
-    for each chunk it recomputes the gates from the saved states (one GEMM
-    over the chunk, not a step loop), runs the chunk's sequential part,
-    and accumulates the weight and input gradients with one GEMM per
-    chunk; its buffers are sized by the chunk, by the sequences (the state
-    gradient being carried back) and by the input rows.
-
-    Written with :meth:`setup_context`, so that :mod:`torch.func`
-    transforms (:func:`torch.func.grad`) can differentiate it.
-    """
-    @staticmethod
-    def forward(x: Tensor, w_ih: Tensor, w_hh: Tensor,
-                b_ih: Optional[Tensor], b_hh: Optional[Tensor],
-                src: Optional[Tensor], layout: PackedLayout, sequence: bool,
-                workspace: Optional[Workspace],
-                ) -> Tuple[Tensor, Tensor]:
-        return gru_layer(x, src, w_ih, w_hh, b_ih, b_hh, layout, sequence,
-                         save=True, workspace=workspace)
-
-    @staticmethod
-    def setup_context(ctx, inputs: tuple, output: tuple) -> None:
-        x, w_ih, w_hh, b_ih, b_hh, src, layout, sequence, workspace = inputs
-        _, u = output
-        ctx.mark_non_differentiable(u)
-        ctx.set_materialize_grads(False)  # No (E, H) zeros for `u`.
-        ctx.layout, ctx.sequence, ctx.workspace = layout, sequence, workspace
-        sentinel = x.new_empty(0)
-        ctx.save_for_backward(x, src, w_ih, w_hh, b_ih, b_hh, u, sentinel)
-        if workspace is not None:
-            workspace.lend(sentinel, u)
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor, *_):
-        x, src, w_ih, w_hh, b_ih, b_hh, u, _ = ctx.saved_tensors
-        layout: PackedLayout = ctx.layout
-        need = ctx.needs_input_grad
-        if grad_out is None:  # Only the (non-differentiable) states used.
-            return (None, ) * 9
-        if torch.is_grad_enabled():  # create_graph: differentiable grads.
-            return naive.double_backward(
-                grad_out, (x, w_ih, w_hh, b_ih, b_hh), need[:5], src,
-                layout, ctx.sequence) + (None, ) * 4
-        grads = gru_layer_backward(grad_out, x, src, w_ih, w_hh, b_ih, b_hh,
-                                   u, layout, ctx.sequence, need[:5],
-                                   ctx.workspace)
-        return grads + (None, ) * 4
 
 
 def gru_layer_backward(
@@ -265,7 +186,6 @@ def gru_layer_backward(
     layout: PackedLayout,
     sequence: bool,
     needs: Tuple[bool, ...] = (True, ) * 5,
-    workspace: Optional[Workspace] = None,
 ) -> Tuple[Optional[Tensor], ...]:
     r"""The gradients of :func:`gru_layer` with respect to :obj:`(x, w_ih,
     w_hh, b_ih, b_hh)` (:obj:`None` where :obj:`needs` is :obj:`False` or
@@ -290,11 +210,11 @@ def gru_layer_backward(
     else:
         dh_state = grad_out.to(u.dtype, copy=True)
     chunk = min(CHUNK, num_rows)
-    g = _empty(workspace, (chunk, 4 * hidden), u)
-    c = _empty(workspace, (chunk, 4 * hidden), u)
-    a = _empty(workspace, (chunk, hidden), u)
-    dh = _empty(workspace, (chunk, hidden), u)
-    u_prev = _empty(workspace, (chunk, hidden), u)
+    g = u.new_empty(chunk, 4 * hidden)
+    c = u.new_empty(chunk, 4 * hidden)
+    a = u.new_empty(chunk, hidden)
+    dh = u.new_empty(chunk, hidden)
+    u_prev = u.new_empty(chunk, hidden)
     step = len(sizes) - 1
     for hi in range(num_rows, 0, -chunk):
         lo = max(hi - chunk, 0)
@@ -331,8 +251,6 @@ def gru_layer_backward(
             grad_b_hh += grad_gh.sum(0)
             torch.mul(dh[:n], a[:n], out=grad_gh[:, 2 * hidden:])
             acc.add(slice(lo, hi), grad_gh)
-    if workspace is not None:
-        workspace.release(g, c, a, dh, u_prev)
     grad_x, grad_w_ih, grad_b_ih = acc.result()
     return (grad_x if needs[0] else None,
             grad_w_ih if needs[1] else None,
@@ -433,16 +351,3 @@ class _InputGrads:
                     per_x.t().mm(self.x) if self.need_w else None,
                     per_x.sum(0))
         return self.grad_x, self.grad_w_ih, self.grad_b_ih
-
-
-def run_layer(x: Tensor, src: Optional[Tensor], params: Tuple,
-              layout: PackedLayout, sequence: bool,
-              workspace: Optional[Workspace] = None) -> Tensor:
-    r"""Runs one direction of one GRU layer, through autograd if needed.
-    :obj:`params` is :obj:`(w_ih, w_hh, b_ih, b_hh)`."""
-    if torch.is_grad_enabled() and (x.requires_grad or any(
-            p is not None and p.requires_grad for p in params)):
-        return GRULayer.apply(x, *params, src, layout, sequence,
-                              workspace)[0]
-    return gru_layer(x, src, *params, layout, sequence,
-                     workspace=workspace)[0]

@@ -1,0 +1,125 @@
+r"""The :obj:`torch_geometric_gru::pack` operator: the packed layout of an
+index vector as three fixed-shape index tensors, and the lookup that turns
+them back into a :class:`~torch_geometric_gru.PackedLayout` inside the
+kernels' operators.
+
+Everything that depends on the *values* of the index (the sort, the range
+checks, the number of steps) happens inside the operator, so that
+:func:`torch.compile` and :func:`torch.export` see one opaque call whose
+outputs have static shapes: :obj:`[E]`, :obj:`[N]`, :obj:`[N]`, :obj:`[E]`.
+"""
+import weakref
+from typing import NamedTuple, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from torch_geometric_gru._checks import check_index_range
+from torch_geometric_gru.packing import PackedLayout
+
+# The layouts alive in the process, by the identity of their `perm`: a
+# layer's cached layout is found again by the operators it calls, with
+# the plans its kernels built. Held weakly: an entry lives as long as the
+# layout does (in a layer's cache), never longer.
+_LIVE: 'weakref.WeakValueDictionary[int, PackedLayout]' = \
+    weakref.WeakValueDictionary()
+
+
+class LayoutParts(NamedTuple):
+    r"""A packed layout as its three index tensors (see
+    :meth:`~torch_geometric_gru.PackedLayout.from_parts`)."""
+    perm: Tensor
+    node_perm: Tensor
+    degree: Tensor
+
+
+def parts(layout: Union[PackedLayout, LayoutParts]) -> LayoutParts:
+    r"""The index tensors of :obj:`layout`."""
+    if isinstance(layout, PackedLayout):
+        return LayoutParts(layout.perm, layout.node_perm, layout.degree)
+    return layout
+
+
+def as_layout(layout: Union[PackedLayout, LayoutParts]) -> PackedLayout:
+    r"""The :class:`~torch_geometric_gru.PackedLayout` of :obj:`layout`."""
+    if isinstance(layout, PackedLayout):
+        return layout
+    return lookup(*layout)
+
+
+def register(layout: PackedLayout) -> PackedLayout:
+    r"""Makes :obj:`layout` findable by :func:`lookup` while it lives."""
+    _LIVE[id(layout.perm)] = layout
+    return layout
+
+
+def lookup(perm: Tensor, node_perm: Tensor, degree: Tensor) -> PackedLayout:
+    r"""The layout whose index tensors are :obj:`(perm, node_perm,
+    degree)`: the live one if these are its tensors, else rebuilt from
+    them (an :math:`O(|\mathcal{V}|)` pass and one transfer to the host,
+    no sort)."""
+    layout = _LIVE.get(id(perm))
+    if (layout is not None and layout.perm is perm
+            and layout.node_perm is node_perm and layout.degree is degree):
+        return layout
+    return PackedLayout.from_parts(perm, node_perm, degree)
+
+
+@torch.library.custom_op('torch_geometric_gru::pack', mutates_args=())
+def pack(index: Tensor, dim_size: int, order: Optional[Tensor],
+         x_index: Optional[Tensor], num_rows: int,
+         ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""Builds the packed layout of :obj:`index` (the node of every
+    element, in :obj:`[0, dim_size)`), each node reading its elements in
+    their order in :obj:`index` or sorted by :obj:`order`, and checks the
+    ranges. Returns :obj:`perm` (the element of every packed row),
+    :obj:`node_perm` (nodes by descending sequence length), :obj:`degree`
+    and :obj:`src`: the row of the input that every packed row reads,
+    :obj:`x_index[perm]` (or :obj:`perm` without :obj:`x_index`), checked
+    against :obj:`num_rows`."""
+    layout = PackedLayout(index, dim_size, order=order)
+    return _outputs(layout, x_index, num_rows, clone=True)
+
+
+@pack.register_fake
+def _(index, dim_size, order, x_index, num_rows):
+    torch._check(index.dim() == 1, lambda: "'index' must be 1-D")
+    num = index.numel()
+    if order is not None:
+        torch._check(order.shape == index.shape,
+                     lambda: "'order' needs one key per element")
+    if x_index is not None:
+        torch._check(x_index.shape == index.shape,
+                     lambda: "'x_index' needs one row per element")
+    long = dict(dtype=torch.long, device=index.device)
+    return (torch.empty(num, **long), torch.empty(dim_size, **long),
+            torch.empty(dim_size, **long), torch.empty(num, **long))
+
+
+def _outputs(layout: PackedLayout, x_index: Optional[Tensor], num_rows: int,
+             clone: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    src = layout.perm
+    if x_index is not None:
+        check_index_range('x_index', x_index, num_rows, 'x.size(0)')
+        src = x_index.long().index_select(0, src)
+    elif clone:
+        src = src.clone()  # Outputs of an operator never alias.
+    return layout.perm, layout.node_perm, layout.degree, src
+
+
+def pack_layout(index: Tensor, dim_size: int, order: Optional[Tensor] = None,
+                x_index: Optional[Tensor] = None, num_rows: int = 0,
+                ) -> Tuple[Tuple[Tensor, Tensor, Tensor], Tensor]:
+    r"""The packed layout of :obj:`index` as :obj:`((perm, node_perm,
+    degree), src)`: through the :obj:`pack` operator when traced by
+    :func:`torch.compile`/:func:`torch.export`; in eager mode directly,
+    with the layout registered, so that the GRU operators find it and its
+    plans again."""
+    if torch.compiler.is_compiling():
+        perm, node_perm, degree, src = pack(index, dim_size, order, x_index,
+                                            num_rows)
+        return (perm, node_perm, degree), src
+    layout = register(PackedLayout(index, dim_size, order=order))
+    perm, node_perm, degree, src = _outputs(layout, x_index, num_rows,
+                                            clone=False)
+    return (perm, node_perm, degree), src
