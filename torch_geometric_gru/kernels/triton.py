@@ -93,7 +93,7 @@ BLOCK_B = 16  # Sequences per program (the smallest M of tl.dot).
 RESIDENT_MAX_H = 64  # Largest padded H whose W_hh stays in registers.
 BLOCK_H = 32  # Column (and reduction) block of the streamed variant.
 PRECISIONS = ('ieee', 'tf32x3', 'tf32')
-# Bytes of gate gradients per launch of the backward (at least one step).
+# Bytes of per-row buffers per launch of the backward (at least one step).
 CHUNK_BYTES = 1 << 26
 
 
@@ -246,9 +246,10 @@ def forward(
 def chunks(layout: PackedLayout, hidden: int) -> List[Tuple[int, int]]:
     r"""The step ranges :obj:`(t_lo, t_hi)` of the backward's launches,
     last steps first: as many whole steps as fit :obj:`CHUNK_BYTES` of
-    gate gradients (at least one step)."""
+    per-row buffers (the rows' previous states, hidden projections and
+    gate gradients, :obj:`8 H` floats per row), at least one step."""
     offsets = layout.offsets
-    rows = max(1, CHUNK_BYTES // (16 * hidden))
+    rows = max(1, CHUNK_BYTES // (32 * hidden))  # 8 H fp32 per row.
     out, hi = [], layout.num_steps
     while hi > 0:
         lo = bisect.bisect_left(offsets, offsets[hi] - rows, 0, hi - 1)
@@ -296,23 +297,33 @@ def backward(
     else:  # A state's gradient is constant after its last step.
         dh = grad_out.to(torch.float32, copy=True).contiguous()
         grad_rows = dh  # Never read.
-    dg_buf = torch.empty(max(offsets[hi] - offsets[lo] for lo, hi in plan),
-                         4 * hidden, device=device)
+    max_rows = max(offsets[hi] - offsets[lo] for lo, hi in plan)
+    dg_buf = torch.empty(max_rows, 4 * hidden, device=device)
+    gh_buf = torch.empty(max_rows, 3 * hidden, device=device)
+    h_prev_buf = torch.empty(max_rows, hidden, device=device)
     state = _state(layout, hidden, device)
-    w_hh_c = w_hh.contiguous()
-    b_hh_c = lengths if b_hh is None else b_hh.contiguous()
+    w_hh_c, w_hh_t = w_hh.contiguous(), w_hh.float().t()
+    b_hh_f = None if b_hh is None else b_hh.float()
     for lo, hi in plan:
         r0, r1 = offsets[lo], offsets[hi]
-        dg = dg_buf[:r1 - r0]
+        dg, gh = dg_buf[:r1 - r0], gh_buf[:r1 - r0]
+        # The hidden projections of the chunk's rows, one GEMM: the gates
+        # are rebuilt in the kernel from them and the input projection.
+        h_prev = torch.index_select(h_buf, 0, layout.prev_row[r0:r1],
+                                    out=h_prev_buf[:r1 - r0])
+        if b_hh_f is None:
+            torch.mm(h_prev, w_hh_t, out=gh)
+        else:
+            torch.addmm(b_hh_f, h_prev, w_hh_t, out=gh)
         gi, gi_src = acc.projection(slice(r0, r1), b_ih)
-        args = [gi, gi.stride(0), lengths if gi_src is None else gi_src,
-                w_hh_c, b_hh_c, h_buf, grad_rows, dh, lengths, offsets_dev,
-                dg]
-        flags = dict(HAS_SRC=gi_src is not None, HAS_BIAS=b_hh is not None,
-                     SEQUENCE=sequence, PRECISION=precision)
+        args = [gi, gi.stride(0), lengths if gi_src is None else gi_src, gh,
+                w_hh_c, h_buf, grad_rows, dh, lengths,
+                offsets_dev, dg]
+        flags = dict(HAS_SRC=gi_src is not None, SEQUENCE=sequence,
+                     PRECISION=precision)
         _launch((_backward_resident, _backward_streamed), hidden, sizes[lo],
                 args, [num_seq, hidden, lo, hi, r0], flags, state)
-        acc.add(slice(r0, r1), dg, h_buf, layout)
+        acc.add(slice(r0, r1), dg, h_prev)
     return acc.result(b_ih, b_hh)
 
 
@@ -352,14 +363,13 @@ class _Accumulator:
         return torch.nn.functional.linear(self.xs, self.w_ih,
                                           b_ih).contiguous(), None
 
-    def add(self, rows: slice, dg: Tensor, h_buf: Tensor,
-            layout: PackedLayout) -> None:
+    def add(self, rows: slice, dg: Tensor, h_prev: Tensor) -> None:
         r"""Adds the gradients of the packed rows :obj:`rows`, whose gate
-        gradients are :obj:`dg` (overwritten)."""
+        gradients are :obj:`dg` (overwritten) and previous states
+        :obj:`h_prev`."""
         hidden = dg.size(1) // 4
         grad_gh = dg[:, :3 * hidden]  # d(W_h h + b_h), per gate.
         if self.grad_w_hh is not None:
-            h_prev = h_buf.index_select(0, layout.prev_row[rows])
             self.grad_w_hh.addmm_(grad_gh.t(), h_prev)
         self.grad_b_hh += grad_gh.sum(0)
         # Now the input gates' gradient [d pre-r, d pre-z, d pre-n]:

@@ -23,7 +23,6 @@ import triton.language as tl
 
 from torch_geometric_gru.kernels.triton_forward import (
     _cell,
-    _load_b,
     _load_gi,
     _load_w,
     _tile,
@@ -41,26 +40,32 @@ def _cell_backward(dh, r, z, n, gh_n, h_prev):
 
 
 @triton.jit
-def _load_step(GI, gi_stride, SRC, HBUF, GRAD, OFF, t, rank, length, col,
-               H, row0, HAS_SRC: tl.constexpr, SEQUENCE: tl.constexpr):
+def _load_step(GI, gi_stride, SRC, GH, HBUF, GRAD, OFF, t, rank, length,
+               col, H, t_lo, row0, HAS_SRC: tl.constexpr,
+               SEQUENCE: tl.constexpr):
     r"""What the backward of step :obj:`t` reads for the columns
-    :obj:`col`: the input projections, the state entering the step and
-    the gradient entering at the rows (if :obj:`SEQUENCE`); the rows and
-    their mask."""
+    :obj:`col`: the input and hidden projections, the state entering the
+    step and the gradient entering at the rows (if :obj:`SEQUENCE`); the
+    rows and their mask. Nothing before step :obj:`t_lo`, whose rows lie
+    outside the launch's buffers."""
     # (A vector of t: Triton's interpreter mistypes bool scalar & bool
     # vector.)
     step = t + tl.zeros_like(length)
-    active = (step < length) & (step >= 0)
+    active = (step < length) & (step >= t_lo)
     row = (tl.load(OFF + t, mask=t >= 0, other=0) + rank).to(tl.int64)
     mask = active[:, None] & (col < H)[None, :]
     gi_r, gi_z, gi_n = _load_gi(GI, gi_stride, SRC, row, row0, active, col,
                                 H, HAS_SRC)
+    ptr = GH + (row - row0)[:, None] * (3 * H) + col[None, :]
+    gh_r = tl.load(ptr, mask=mask, other=0.)
+    gh_z = tl.load(ptr + H, mask=mask, other=0.)
+    gh_n = tl.load(ptr + 2 * H, mask=mask, other=0.)
     h_prev = _load_prev(HBUF, OFF, t, rank, step, active, col, H)
     grad = 0.0
     if SEQUENCE:
         grad = tl.load(GRAD + row[:, None] * H + col[None, :], mask=mask,
                        other=0.).to(tl.float32)
-    return gi_r, gi_z, gi_n, h_prev, grad, row, mask
+    return gi_r, gi_z, gi_n, gh_r, gh_z, gh_n, h_prev, grad, row, mask
 
 
 @triton.jit
@@ -83,39 +88,28 @@ def _store_grads(DG, row, col, mask, H, d_r, d_z, d_hn, d_n):
 
 @triton.jit
 def _backward_resident(
-    GI, gi_stride, SRC, WHH, BHH, HBUF, GRAD, DH, LEN, OFF, DG,
+    GI, gi_stride, SRC, GH, WHH, HBUF, GRAD, DH, LEN, OFF, DG,
     num_seq, H, t_lo, t_hi, row0,
-    HAS_SRC: tl.constexpr, HAS_BIAS: tl.constexpr, SEQUENCE: tl.constexpr,
-    BLOCK: tl.constexpr, H_PAD: tl.constexpr, PRECISION: tl.constexpr,
+    HAS_SRC: tl.constexpr, SEQUENCE: tl.constexpr, BLOCK: tl.constexpr,
+    H_PAD: tl.constexpr, PRECISION: tl.constexpr,
 ):
     rank, length, num_steps = _tile(LEN, num_seq, BLOCK)
     col = tl.arange(0, H_PAD)
-    # W_hh twice: transposed for the gates (h W^T), as is for dg W.
-    wt_r = _load_w(WHH, 0, H, col, col, True)
-    wt_z = _load_w(WHH, 1, H, col, col, True)
-    wt_n = _load_w(WHH, 2, H, col, col, True)
     w_r = _load_w(WHH, 0, H, col, col, False)
     w_z = _load_w(WHH, 1, H, col, col, False)
     w_n = _load_w(WHH, 2, H, col, col, False)
-    b_r = _load_b(BHH, 0, H, col, HAS_BIAS)
-    b_z = _load_b(BHH, 1, H, col, HAS_BIAS)
-    b_n = _load_b(BHH, 2, H, col, HAS_BIAS)
     seq_mask = (rank < num_seq)[:, None] & (col < H)[None, :]
     dh_ptr = DH + rank.to(tl.int64)[:, None] * H + col[None, :]
     dh = tl.load(dh_ptr, mask=seq_mask, other=0.)
 
     t_end = tl.minimum(num_steps, t_hi)
-    gi_r, gi_z, gi_n, h_prev, grad, row, mask = _load_step(
-        GI, gi_stride, SRC, HBUF, GRAD, OFF, t_end - 1, rank, length, col, H,
-        row0, HAS_SRC, SEQUENCE)
+    gi_r, gi_z, gi_n, gh_r, gh_z, gh_n, h_prev, grad, row, mask = \
+        _load_step(GI, gi_stride, SRC, GH, HBUF, GRAD, OFF, t_end - 1, rank,
+                   length, col, H, t_lo, row0, HAS_SRC, SEQUENCE)
     for i in range(0, t_end - t_lo):
         t = t_end - 1 - i
-        nxt = _load_step(GI, gi_stride, SRC, HBUF, GRAD, OFF, t - 1, rank,
-                         length, col, H, row0, HAS_SRC, SEQUENCE)
-        # The gates of step t, as the forward computed them:
-        gh_r = tl.dot(h_prev, wt_r, input_precision=PRECISION) + b_r
-        gh_z = tl.dot(h_prev, wt_z, input_precision=PRECISION) + b_z
-        gh_n = tl.dot(h_prev, wt_n, input_precision=PRECISION) + b_n
+        nxt = _load_step(GI, gi_stride, SRC, GH, HBUF, GRAD, OFF, t - 1,
+                         rank, length, col, H, t_lo, row0, HAS_SRC, SEQUENCE)
         r, z, n, _ = _cell(gi_r, gi_z, gi_n, gh_r, gh_z, gh_n, h_prev)
         dh += grad
         d_r, d_z, d_hn, d_n = _cell_backward(dh, r, z, n, gh_n, h_prev)
@@ -125,17 +119,16 @@ def _backward_resident(
         dh_prev += tl.dot(d_z, w_z, input_precision=PRECISION)
         dh_prev += tl.dot(d_hn, w_n, input_precision=PRECISION)
         dh = tl.where(mask, dh_prev, dh)
-        gi_r, gi_z, gi_n, h_prev, grad, row, mask = nxt
+        gi_r, gi_z, gi_n, gh_r, gh_z, gh_n, h_prev, grad, row, mask = nxt
     tl.store(dh_ptr, dh, mask=seq_mask)
 
 
 @triton.jit
 def _backward_streamed(
-    GI, gi_stride, SRC, WHH, BHH, HBUF, GRAD, DH, LEN, OFF, DG, STATE,
+    GI, gi_stride, SRC, GH, WHH, HBUF, GRAD, DH, LEN, OFF, DG, STATE,
     num_seq, H, t_lo, t_hi, row0, slot_stride,
-    HAS_SRC: tl.constexpr, HAS_BIAS: tl.constexpr, SEQUENCE: tl.constexpr,
-    BLOCK: tl.constexpr, H_PAD: tl.constexpr, BLOCK_COLS: tl.constexpr,
-    PRECISION: tl.constexpr,
+    HAS_SRC: tl.constexpr, SEQUENCE: tl.constexpr, BLOCK: tl.constexpr,
+    H_PAD: tl.constexpr, BLOCK_COLS: tl.constexpr, PRECISION: tl.constexpr,
 ):
     # STATE holds dh in two slots, as the forward holds h; DH goes in
     # slot 0 and comes back from the last slot written.
@@ -156,31 +149,13 @@ def _backward_streamed(
         t = t_end - 1 - i
         cur = state + (i % 2) * slot_stride
         nxt = state + ((i + 1) % 2) * slot_stride
-        # Phase 1: per column block, the gates of step t (a sum over row
-        # blocks of the saved state entering it), the gate gradients, and
-        # the direct part dh z of the previous state's gradient.
-        step = t + tl.zeros_like(length)
-        active = step < length
+        # Phase 1: the gate gradients of every column block, and the
+        # direct part dh z of the previous state's gradient.
         for block in range(0, num_blocks):
             col = block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
-            gi_r, gi_z, gi_n, h_col, grad, row, mask = _load_step(
-                GI, gi_stride, SRC, HBUF, GRAD, OFF, t, rank, length, col,
-                H, row0, HAS_SRC, SEQUENCE)
-            gh_r = tl.zeros([BLOCK, BLOCK_COLS], tl.float32)
-            gh_z = tl.zeros([BLOCK, BLOCK_COLS], tl.float32)
-            gh_n = tl.zeros([BLOCK, BLOCK_COLS], tl.float32)
-            for k_block in range(0, num_blocks):
-                k = k_block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
-                h = _load_prev(HBUF, OFF, t, rank, step, active, k, H)
-                gh_r += tl.dot(h, _load_w(WHH, 0, H, k, col, True),
-                               input_precision=PRECISION)
-                gh_z += tl.dot(h, _load_w(WHH, 1, H, k, col, True),
-                               input_precision=PRECISION)
-                gh_n += tl.dot(h, _load_w(WHH, 2, H, k, col, True),
-                               input_precision=PRECISION)
-            gh_r += _load_b(BHH, 0, H, col, HAS_BIAS)
-            gh_z += _load_b(BHH, 1, H, col, HAS_BIAS)
-            gh_n += _load_b(BHH, 2, H, col, HAS_BIAS)
+            gi_r, gi_z, gi_n, gh_r, gh_z, gh_n, h_col, grad, row, mask = \
+                _load_step(GI, gi_stride, SRC, GH, HBUF, GRAD, OFF, t, rank,
+                           length, col, H, t_lo, row0, HAS_SRC, SEQUENCE)
             r, z, n, _ = _cell(gi_r, gi_z, gi_n, gh_r, gh_z, gh_n, h_col)
             dh = tl.load(cur + col[None, :]) + grad
             d_r, d_z, d_hn, d_n = _cell_backward(dh, r, z, n, gh_n, h_col)
@@ -189,13 +164,14 @@ def _backward_streamed(
         tl.debug_barrier()
         # Phase 2: dh_prev += [d_r, d_z, d_hn] W_hh, by blocks.
         row = (tl.load(OFF + t) + rank).to(tl.int64) - row0
+        active = (t < length)[:, None]
         for block in range(0, num_blocks):
             col = block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
             acc = tl.load(nxt + col[None, :])
             for j_block in range(0, num_blocks):
                 j = j_block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
                 ptr = DG + row[:, None] * (4 * H) + j[None, :]
-                mask = active[:, None] & (j < H)[None, :]
+                mask = active & (j < H)[None, :]
                 d_r = tl.load(ptr, mask=mask, other=0.)
                 d_z = tl.load(ptr + H, mask=mask, other=0.)
                 d_hn = tl.load(ptr + 2 * H, mask=mask, other=0.)
