@@ -3,20 +3,22 @@ r"""The backward kernels of :mod:`torch_geometric_gru.kernels.triton`.
 One launch covers the steps :obj:`[t_lo, t_hi)` of every tile whose
 longest sequence reaches :obj:`t_lo`, in reverse; the packed rows of those
 steps are the contiguous range :obj:`[OFF[t_lo], OFF[t_hi])`, and
-:obj:`row0 = OFF[t_lo]` indexes the launch's own buffers. A program owns
-the same tile of ranks as in the forward and:
+:obj:`row0 = OFF[t_lo]` indexes the launch's own (chunk-sized) buffers.
+A program owns the same tile of ranks as in the forward and:
 
 * reads the gradient :math:`dh` of its ranks' states from :obj:`DH`
   (sequence-sized; the final states' gradient before the first launch)
   and writes it back after its last step, for the next launch;
-* per step, recomputes the gates from what the forward saved: the state
-  entering the step (:obj:`HBUF[OFF[t - 1] + k]`, zeros on a first step),
-  the input projection (:obj:`GI`, read through :obj:`SRC` as in the
-  forward, or row :obj:`row - row0` of a launch-sized projection) and
-  :math:`W_{hh}` (three :func:`tl.dot`), then the gate gradients;
+* per step, rebuilds the gates of its rows from the hidden projections
+  :math:`W_{hh} h_{t-1} + b_{hh}` (:obj:`GH[row - row0]`, one GEMM per
+  chunk over the saved states), the input projection (:obj:`GI`, read
+  through :obj:`SRC` as in the forward, or row :obj:`row - row0` of a
+  chunk-sized projection) and the saved state entering the step
+  (:obj:`HBUF[OFF[t - 1] + k]`, zeros on a first step);
 * writes the gate gradients :obj:`[d pre-r, d pre-z, d(W_hn h + b_hn),
-  d pre-n]` of its rows to :obj:`DG[row - row0]` (launch-sized), and
-  carries :math:`dh_{t-1} = dh_t \odot z + [dr, dz, d\hat{n}] W_{hh}`.
+  d pre-n]` of its rows to :obj:`DG[row - row0]`, and carries
+  :math:`dh_{t-1} = dh_t \odot z + [dr, dz, d\hat{n}] W_{hh}` (three
+  :func:`tl.dot`; :math:`W_{hh}` resident or streamed).
 """
 import triton
 import triton.language as tl
