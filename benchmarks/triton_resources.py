@@ -29,25 +29,29 @@ from triton.compiler import ASTSource  # noqa: E402
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from torch_geometric_gru.kernels import triton as kernels  # noqa: E402
+from torch_geometric_gru.kernels import triton_backward  # noqa: E402
+from torch_geometric_gru.kernels import triton_forward  # noqa: E402
 
 POINTER_TYPES = {'LEN': '*i32', 'OFF': '*i64', 'SRC': '*i64'}
-SCALARS = ('gi_stride', 'num_seq', 'H', 'slot_stride')
+SCALARS = ('gi_stride', 'num_seq', 'H', 'slot_stride', 't_lo', 't_hi',
+           'row0')
 
 
 def _variants(hidden: int, precision: str) -> List[tuple]:
     options = kernels.launch_options(hidden)
     streamed = 'BLOCK_COLS' in options
-    forward = (kernels._forward_streamed if streamed else
-               kernels._forward_resident)
-    backward = (kernels._backward_streamed if streamed else
-                kernels._backward_resident)
-    flags = dict(HAS_SRC=True, HAS_BIAS=True, STORE_H=True, SAVE=True)
     name = 'streamed' if streamed else 'resident'
-    return [(f'{name} forward', forward, flags, options),
-            (f'{name} backward (final)', backward, dict(SEQUENCE=False),
-             options),
-            (f'{name} backward (sequence)', backward, dict(SEQUENCE=True),
-             options)]
+    forward = getattr(triton_forward, f'_forward_{name}')
+    backward = getattr(triton_backward, f'_backward_{name}')
+    # The training forward (states stored), the backward with the
+    # final-state gradient and with a gradient at every row; all reading
+    # the input projection through the row index.
+    return [(f'{name} forward', forward,
+             dict(HAS_SRC=True, HAS_BIAS=True, STORE_H=True), options),
+            (f'{name} backward (final)', backward,
+             dict(HAS_SRC=True, SEQUENCE=False), options),
+            (f'{name} backward (sequence)', backward,
+             dict(HAS_SRC=True, SEQUENCE=True), options)]
 
 
 def compile_kernel(fn, constants: Dict, options: Dict, arch: int):

@@ -245,3 +245,41 @@ def test_double_backward_matches_the_native_kernel(device):
                                            list(aggr.parameters())))
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('chunk_rows,sequence,hoisted', [
+    (1, False, True), (6, True, False), (29, False, False)])
+def test_backward_in_chunks_of_steps(device, chunk_rows, sequence, hoisted,
+                                     variant, monkeypatch):
+    # The backward's launches cover a few steps each (one step, or
+    # boundaries inside a tile's steps), carrying dh from launch to launch;
+    # H = 20 pads to 32: two column blocks of the streamed variant.
+    hidden = 20
+    monkeypatch.setattr(triton_gru, 'CHUNK_BYTES', chunk_rows * 32 * hidden)
+    torch.manual_seed(11)
+    lengths = torch.randperm(20) + 1  # 2 tiles, the second partial.
+    index = torch.repeat_interleave(torch.arange(20), lengths)
+    index = index[torch.randperm(index.numel())].to(device)
+    layout = PackedLayout.from_index(index, 22)
+    assert len(triton_gru.chunks(layout, hidden)) > 5
+    if hoisted:  # Node rows read through the row index.
+        x = torch.randn(22, 6, device=device, requires_grad=True)
+        src = torch.randint(0, 22, (layout.num_packed, ), device=device)
+    else:  # One row per element, read in packed order.
+        x = torch.randn(layout.num_packed, 6, device=device,
+                        requires_grad=True)
+        src = None
+    gru = torch.nn.GRU(6, hidden).to(device)
+    params = (gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0,
+              gru.bias_hh_l0)
+    register(layout)
+
+    def run(kernel):
+        return gru_layer(x, src, *params, layout.perm, layout.node_perm,
+                         layout.degree, sequence, False, True, kernel)[0]
+
+    a, b = run('triton'), run('native')
+    torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
+    for u, v in zip(_grads(a, [x, *params]), _grads(b, [x, *params])):
+        torch.testing.assert_close(u, v, atol=2e-5, rtol=1e-5)

@@ -8,6 +8,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from torch_geometric_gru import GRUAggregation, PackedLayout
 from torch_geometric_gru.kernels import cpu as cpu_kernel
+from torch_geometric_gru.kernels import triton as triton_kernels
 
 NUM_NODES, NUM_EDGES = 400, 40_000
 
@@ -169,3 +170,79 @@ def test_checkpoint_needs_a_kernel_that_recomputes():
         GRUAggregation(4, 8, kernel='cudnn', checkpoint=True)
     with pytest.raises(TypeError, match="'checkpoint' must be True or"):
         GRUAggregation(4, 8, checkpoint=2)
+
+
+TRITON = triton_kernels.is_available(torch.device('cpu'))
+needs_triton = pytest.mark.skipif(
+    not TRITON, reason='needs triton >= 3.7 with TRITON_INTERPRET=1 (set by '
+    'tests/conftest.py without a GPU)')
+
+
+@needs_triton
+@pytest.mark.parametrize('num_layers,bidirectional', [(1, False), (2, True)])
+def test_triton_training_saves_one_state_per_edge_and_layer(
+        num_layers, bidirectional):
+    # The Triton kernels (in the interpreter) save one fp32 state per packed
+    # row, plus a row of zeros, per layer and direction: no gates.
+    hidden, num_nodes, num_edges = 32, 40, 600
+    gen = torch.Generator().manual_seed(1)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=gen)
+    edge_index[1, :60] = 3  # A hub.
+    aggr = GRUAggregation(8, hidden, num_layers=num_layers,
+                          bidirectional=bidirectional, kernel='triton')
+    x = torch.randn(num_nodes, 8, requires_grad=True)
+    saved, out = _saved_bytes(
+        lambda: aggr(x, edge_index[1], dim_size=num_nodes,
+                     x_index=edge_index[0]),
+        [x, edge_index] + list(aggr.parameters()))
+    runs = num_layers * (2 if bidirectional else 1)
+    budget = 1.25 * hidden * 4 * (num_edges + 1) * runs
+    budget += (num_layers - 1) * 2 * hidden * 4 * num_edges * (
+        2 if bidirectional else 1)
+    assert saved <= budget, (saved / num_edges, budget / num_edges)
+    # At least the states are there (the budget is not trivially met):
+    assert saved >= hidden * 4 * num_edges * runs
+    out.sum().backward()
+
+
+@needs_triton
+@pytest.mark.parametrize('hoisted', [True, False])
+def test_triton_buffers_are_not_edge_sized(hoisted, monkeypatch):
+    # The Triton forward without saving keeps no per-row buffer, and the
+    # backward's buffers are sized by a chunk of steps (made small here).
+    hidden, channels, num_nodes, num_edges = 16, 4, 30, 900
+    gen = torch.Generator().manual_seed(2)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=gen)
+    edge_index[1, :50] = 5
+    layout = PackedLayout.from_index(edge_index[1], num_nodes)
+    if hoisted:  # GRUConv: node rows read through the row index.
+        x = torch.randn(num_nodes, channels)
+        src = edge_index[0].index_select(0, layout.perm)
+    else:  # Messages, one row per element, in packed order.
+        x = torch.randn(num_edges, channels)
+        src = None
+    gru = torch.nn.GRU(channels, hidden)
+    params = [p.detach() for p in gru.parameters()]
+    chunk_rows = 64
+    monkeypatch.setattr(triton_kernels, 'CHUNK_BYTES',
+                        chunk_rows * 32 * hidden)
+    # Bound: a chunk (or the largest step) of gate rows, the nodes' gates.
+    bound = max(chunk_rows, layout.num_sequences) * 4 * hidden
+    bound = max(bound, num_nodes * 4 * hidden)
+    assert num_edges * hidden > 2 * bound  # An (E, H) tensor would show.
+
+    if hoisted:  # (Messages are projected in one GEMM in the forward.)
+        with _LargestOutput() as mode:
+            triton_kernels.forward(x, src, *params, layout, sequence=False)
+        assert mode.numel <= bound
+
+    out, states = triton_kernels.forward(x, src, *params, layout,
+                                         sequence=False, save=True)
+    assert states.shape == (num_edges + 1, hidden)
+    with _LargestOutput() as mode:
+        grads = triton_kernels.backward(
+            torch.randn_like(out), x, src, *params, states, layout,
+            sequence=False)
+    # Only the gradient of per-edge messages may be edge-sized:
+    assert mode.numel <= max(bound, 0 if hoisted else x.numel())
+    assert all(g.abs().sum() > 0 for g in grads)

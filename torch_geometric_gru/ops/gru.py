@@ -69,7 +69,7 @@ def _forward(x: Tensor, src: Optional[Tensor], w_ih: Tensor, w_hh: Tensor,
         return out, states
     rows = _rows(src, layout, reverse)
     if kernel == 'triton':
-        out, _, states = triton_kernels.forward(
+        out, states = triton_kernels.forward(
             x, rows, w_ih, w_hh, b_ih, b_hh, layout, sequence, save=save)
     else:
         out, states = cpu.gru_layer(x, rows, w_ih, w_hh, b_ih, b_hh, layout,
@@ -162,8 +162,9 @@ def _backward_impl(grad_out: Tensor, x: Tensor, src: Optional[Tensor],
         else:
             grad_out = grad_out.index_select(0, layout.nodes)
         if kernel == 'triton':
-            grads = _triton_backward(grad_out, x, rows, params, states,
-                                     layout, sequence, needs)
+            grads = triton_kernels.backward(grad_out, x, rows, *params,
+                                            states, layout, sequence,
+                                            tuple(needs))
         else:
             grads = cpu.gru_layer_backward(grad_out.contiguous(), x, rows,
                                            *params, states, layout,
@@ -183,39 +184,6 @@ def _(grad_out, x, src, w_ih, w_hh, b_ih, b_hh, states, perm, node_perm,
     return [torch.empty_like(t) if t is not None and need else
             x.new_empty(0) for t, need in zip((x, w_ih, w_hh, b_ih, b_hh),
                                               needs)]
-
-
-def _triton_backward(grad_out, x, rows, params, h_buf, layout, sequence,
-                     needs):
-    w_ih, w_hh, b_ih, b_hh = params
-    hidden = w_hh.size(1)
-    # The Triton backward reads the gates of the forward: recomputed here
-    # by a second forward pass.
-    _, gates, h_buf = triton_kernels.forward(x, rows, w_ih, w_hh, b_ih,
-                                             b_hh, layout, sequence,
-                                             save=True)
-    dg = triton_kernels.backward_steps(grad_out.float(), gates, h_buf, w_hh,
-                                       layout, sequence)
-    grad_gh = dg[:, :3 * hidden]  # d(W_h h + b_h), per gate.
-    h_prev = h_buf.index_select(0, layout.prev_row)
-    grad_w_hh = grad_gh.t().mm(h_prev).to(w_hh.dtype)
-    grad_b_hh = grad_gh.sum(0).to(w_hh.dtype)
-    # The input gates' gradient is [d pre-r, d pre-z, d pre-n]: columns
-    # 0, 1 and 3 of dg, i.e. dg against W_ih with a zero block.
-    if rows is not None:  # Summed per row of x first.
-        per_x = dg.new_zeros(x.size(0), 4 * hidden)
-        per_x.index_add_(0, rows, dg)
-    else:
-        per_x = dg
-    zero = w_ih.new_zeros(hidden, w_ih.size(1))
-    w_aug = torch.cat([w_ih[:2 * hidden], zero, w_ih[2 * hidden:]])
-    grad_x = per_x.mm(w_aug.float()).to(x.dtype) if needs[0] else None
-    grad = per_x.t().mm(x.float())
-    grad_w_ih = torch.cat([grad[:2 * hidden], grad[3 * hidden:]])
-    grad = per_x.sum(0)
-    grad_b_ih = torch.cat([grad[:2 * hidden], grad[3 * hidden:]])
-    return (grad_x, grad_w_ih.to(w_ih.dtype), grad_w_hh,
-            grad_b_ih.to(w_ih.dtype), grad_b_hh)
 
 
 # Autograd ###############################################################
