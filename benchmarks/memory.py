@@ -164,9 +164,11 @@ class PeakRSS:
                 self._max = max(self._max, rss)
             time.sleep(0.001)
 
-    def reset(self) -> int:
-        r"""Forgets the peak; returns the RSS now."""
-        _trim()
+    def reset(self, trim: bool = False) -> int:
+        r"""Forgets the peak; returns the RSS now. With :obj:`trim`, first
+        frees what is garbage and gives freed heap pages back."""
+        if trim:
+            _trim()
         if self.exact:
             self._clear()
             return _status('VmHWM')
@@ -303,13 +305,17 @@ def measure(spec: Dict, model: str, mode: str, channels: int, hidden: int,
     case = _inputs(tiny, channels, hidden, model)
     _train_step(case) if train else _forward(case)
     del case
+    # The objects of the imported libraries live to the end: frozen, they
+    # no longer make every garbage collection take seconds.
+    gc.collect()
+    gc.freeze()
     peak = PeakRSS()
-    before = peak.reset()
+    before = peak.reset(trim=True)
     # 2. The graph, features, model and optimizer: the baseline.
     case = _inputs(spec, channels, hidden, model)
-    inputs = peak.reset() - before
+    inputs = peak.reset(trim=True) - before
     # 3-4. The measured step.
-    base = peak.reset()
+    base = peak.reset(trim=True)
     result = dict(baseline_bytes=base, input_bytes=inputs,
                   exact_peak=peak.exact)
     t = time.perf_counter()
