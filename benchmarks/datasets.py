@@ -162,3 +162,36 @@ def barabasi_albert(num_nodes: int, m: int, seed: int = 0) -> Tensor:
     col = torch.tensor(dst + src)
     perm = torch.sort(col, stable=True).indices
     return torch.stack([row[perm], col[perm]])
+
+
+def power_law_graph(num_edges: int, num_nodes: int, exponent: float = 2.5,
+                    seed: int = 0) -> Tensor:
+    r"""A random multigraph with power-law in- *and* out-degrees (hubs on
+    both sides), built in a few vectorised calls.
+
+    Every edge draws its source and its destination independently, node of
+    rank :math:`r` (1-based) with probability proportional to
+    :math:`r^{-1/(\gamma - 1)}`, which makes both degree distributions
+    fall as :math:`k^{-\gamma}` (:obj:`exponent` :math:`\gamma`); the
+    ranks of the two sides are two independent random permutations of the
+    nodes, so in-hubs and out-hubs are different nodes. Self-loops and
+    repeated edges are kept. Returns the edges sorted (stably) by
+    destination, as PyG's sequence aggregations need, seeded by
+    :obj:`seed`."""
+    if exponent <= 1:
+        raise ValueError(f"'exponent' must be above 1 (got {exponent})")
+    gen = torch.Generator().manual_seed(seed)
+    weight = torch.arange(1, num_nodes + 1, dtype=torch.double).pow_(
+        -1 / (exponent - 1))
+    cdf = weight.cumsum_(0)
+    cdf /= cdf[-1].clone()
+
+    def draw() -> Tensor:
+        rank = torch.searchsorted(
+            cdf, torch.rand(num_edges, generator=gen, dtype=torch.double))
+        rank.clamp_(max=num_nodes - 1)
+        return torch.randperm(num_nodes, generator=gen).index_select(0, rank)
+
+    src, dst = draw(), draw()
+    perm = torch.sort(dst, stable=True).indices
+    return torch.stack([src[perm], dst[perm]])

@@ -247,6 +247,64 @@ def test_compile_speed_script(tmp_path):
     assert float(row[-2]) < 1e-5  # compiled equals eager
 
 
+def _memory_table(argv):
+    with _namespace(osp.join(ROOT, 'benchmarks'), 'memory.py') as ns:
+        results = ns['main'](argv)
+        models = ns['MODELS']
+    rows = {}
+    with open(argv[argv.index('--out') + 1]) as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip('|').split('|')]
+            if len(cells) == 13 and cells[0].startswith('E = '):
+                rows[cells[1]] = cells
+    return results, models, rows
+
+
+def test_memory_script(tmp_path):
+    # Every model in this process (the real runs use a fresh process per
+    # measurement; --in-process keeps the smoke test to seconds).
+    out = str(tmp_path / 'memory.md')
+    results, models, rows = _memory_table([
+        '--edges', '2k', '--in-process', '--repeats', '0', '--out', out])
+    assert set(rows) == set(models.values())
+    for cells in rows.values():
+        for cell in cells[2:5] + cells[7:9]:
+            float(cell.replace(',', ''))  # Every number parses.
+        assert float(cells[3]) > 0 and float(cells[8]) > 0
+    sage = rows['SAGEConv (mean)']
+    assert sage[3] == sage[8] == sage[10] == '1.00'
+    # The saved-tensor hook sees the states our GRU keeps: at least one
+    # (E, H) fp32 tensor per layer.
+    gru = results[0]['runs']['gru/train']
+    assert gru['saved_float_bytes'] >= 2 * 64 * 4 * 2000
+    with open(osp.splitext(out)[0] + '.json') as f:
+        assert json.load(f)['results'][0]['num_edges'] == 2000
+
+
+@pytest.mark.slow
+def test_memory_script_fresh_processes(tmp_path):
+    out = str(tmp_path / 'memory.md')
+    results, _, rows = _memory_table([
+        '--edges', '2k', '--models', 'sage', 'gru', '--modes', 'train',
+        '--repeats', '0', '--out', out])
+    assert set(rows) == {'SAGEConv (mean)', 'GRUConv'}
+    assert results[0]['runs']['gru/train']['peak_bytes'] > 0
+
+
+def test_power_law_graph():
+    from datasets import power_law_graph
+    edge_index = power_law_graph(200_000, 10_000, seed=1)
+    assert torch.equal(edge_index, power_law_graph(200_000, 10_000, seed=1))
+    src, dst = edge_index
+    assert bool((dst[1:] >= dst[:-1]).all())  # Sorted by destination.
+    assert int(edge_index.max()) < 10_000
+    # Hubs on both sides, and different nodes:
+    in_degree = torch.bincount(dst, minlength=10_000)
+    out_degree = torch.bincount(src, minlength=10_000)
+    assert in_degree.max() > 50 * 20 and out_degree.max() > 50 * 20
+    assert in_degree.argmax() != out_degree.argmax()
+
+
 @needs('Cora')
 def test_profile_script(capsys):
     _script(osp.join(ROOT, 'benchmarks', 'profile_kernel.py'),
