@@ -44,7 +44,8 @@ projections, off the sequential path); in the kernel, each step adds the
 input projection (read through the row index as in the forward), applies
 the gate nonlinearities, writes the gate gradients of its rows to the
 chunk's buffer and runs the :math:`dh` chain (three dots with
-:math:`W_{hh}`, resident or streamed as in the forward). The weight
+:math:`W_{hh}`, resident or streamed as in the forward; streamed in column
+blocks of :obj:`BLOCK_H_BACKWARD`). The weight
 gradients and the input gradient are then GEMMs over the chunk's rows,
 accumulated chunk by chunk, as in the CPU kernel. Every buffer beyond the
 saved states is sized by a chunk (at least one step) or by the nodes (the
