@@ -39,6 +39,7 @@ SCALARS = ('gi_stride', 'num_seq', 'H', 'slot_stride', 't_lo', 't_hi',
 
 def _variants(hidden: int, precision: str) -> List[tuple]:
     options = kernels.launch_options(hidden)
+    backward_options = kernels.launch_options(hidden, backward=True)
     streamed = 'BLOCK_COLS' in options
     name = 'streamed' if streamed else 'resident'
     forward = getattr(triton_forward, f'_forward_{name}')
@@ -49,9 +50,9 @@ def _variants(hidden: int, precision: str) -> List[tuple]:
     return [(f'{name} forward', forward,
              dict(HAS_SRC=True, HAS_BIAS=True, STORE_H=True), options),
             (f'{name} backward (final)', backward,
-             dict(HAS_SRC=True, SEQUENCE=False), options),
+             dict(HAS_SRC=True, SEQUENCE=False), backward_options),
             (f'{name} backward (sequence)', backward,
-             dict(HAS_SRC=True, SEQUENCE=True), options)]
+             dict(HAS_SRC=True, SEQUENCE=True), backward_options)]
 
 
 def compile_kernel(fn, constants: Dict, options: Dict, arch: int):

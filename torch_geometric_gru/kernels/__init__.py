@@ -4,7 +4,9 @@ one contract (:class:`torch_geometric_gru.kernels.cpu.GRULayer`'s):
 * :mod:`~torch_geometric_gru.kernels.cpu`: the hand-written kernel (any
   device; the CPU implementation of the custom operators);
 * :mod:`~torch_geometric_gru.kernels.triton`: the Triton kernels (the CUDA
-  implementation; on CPU only in Triton's interpreter);
+  implementation; on CPU only in Triton's interpreter), with their Triton
+  code in :mod:`~torch_geometric_gru.kernels.triton_forward` and
+  :mod:`~torch_geometric_gru.kernels.triton_backward`;
 * :mod:`~torch_geometric_gru.kernels.naive`: plain PyTorch operations, the
   reference and the path of higher-order gradients.
 

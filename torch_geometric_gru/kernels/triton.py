@@ -44,7 +44,8 @@ projections, off the sequential path); in the kernel, each step adds the
 input projection (read through the row index as in the forward), applies
 the gate nonlinearities, writes the gate gradients of its rows to the
 chunk's buffer and runs the :math:`dh` chain (three dots with
-:math:`W_{hh}`, resident or streamed as in the forward). The weight
+:math:`W_{hh}`, resident or streamed as in the forward; streamed in column
+blocks of :obj:`BLOCK_H_BACKWARD`). The weight
 gradients and the input gradient are then GEMMs over the chunk's rows,
 accumulated chunk by chunk, as in the CPU kernel. Every buffer beyond the
 saved states is sized by a chunk (at least one step) or by the nodes (the
@@ -99,6 +100,8 @@ if triton is not None:
 BLOCK_B = 16  # Sequences per program (the smallest M of tl.dot).
 RESIDENT_MAX_H = 64  # Largest padded H whose W_hh stays in registers.
 BLOCK_H = 32  # Column (and reduction) block of the streamed variant.
+# The streamed backward's (with blocks of 32 it spills 8-24 B, 3xTF32):
+BLOCK_H_BACKWARD = 16
 PRECISIONS = ('ieee', 'tf32x3', 'tf32')
 # Bytes of per-row buffers per launch of the backward (at least one step).
 CHUNK_BYTES = 1 << 26
@@ -157,16 +160,19 @@ def _plan(layout: PackedLayout) -> Tuple[Tensor, Tensor]:
 
 
 def launch_options(hidden: int, block: Optional[int] = None,
-                   num_warps: Optional[int] = None) -> dict:
-    r"""The variant and the compile options of the kernels for the hidden
-    size :obj:`hidden`: chosen so that no variant spills registers on
-    sm_80/sm_90 (see :obj:`benchmarks/triton_resources.py`).
-    :obj:`block` (sequences per program) and :obj:`num_warps` override
-    the defaults (for tuning)."""
+                   num_warps: Optional[int] = None,
+                   backward: bool = False) -> dict:
+    r"""The variant and the compile options of the forward (or, if
+    :obj:`backward`, the backward) kernels for the hidden size
+    :obj:`hidden`: chosen so that no variant spills registers on
+    sm_80/sm_90 with the default precision (see
+    :obj:`benchmarks/triton_resources.py`). :obj:`block` (sequences per
+    program) and :obj:`num_warps` override the defaults (for tuning)."""
     h_pad = _pad(hidden)
     options = dict(BLOCK=block or BLOCK_B, H_PAD=h_pad)
     if h_pad > RESIDENT_MAX_H:
-        options.update(BLOCK_COLS=min(BLOCK_H, h_pad), num_warps=8,
+        block_cols = BLOCK_H_BACKWARD if backward else BLOCK_H
+        options.update(BLOCK_COLS=min(block_cols, h_pad), num_warps=8,
                        num_stages=1)
     else:
         options.update(num_warps=4 if h_pad <= 32 else 8)
@@ -175,19 +181,21 @@ def launch_options(hidden: int, block: Optional[int] = None,
     return options
 
 
-def _launch(kernels: Tuple, hidden: int, num_seq: int, args: list,
+def _launch(backward: bool, hidden: int, num_seq: int, args: list,
             scalars: list, flags: dict, state: Optional[Tensor] = None,
             ) -> None:
-    r"""Launches the resident or the streamed kernel of :obj:`kernels`
-    over the tiles of the first :obj:`num_seq` ranks: :obj:`args` are the
-    pointers, :obj:`scalars` the integers; the streamed kernel also gets
-    :obj:`state` (its two slots per sequence) after the pointers and its
-    slot stride last."""
-    options = launch_options(hidden)
+    r"""Launches the resident or the streamed forward (or backward)
+    kernel over the tiles of the first :obj:`num_seq` ranks: :obj:`args`
+    are the pointers, :obj:`scalars` the integers; the streamed kernel
+    also gets :obj:`state` (its two slots per sequence) after the
+    pointers and its slot stride last."""
+    options = launch_options(hidden, backward=backward)
     num_tiles = triton.cdiv(num_seq, options['BLOCK'])
     if num_tiles == 0:
         return
-    resident, streamed = kernels
+    resident, streamed = ((_backward_resident, _backward_streamed)
+                          if backward else
+                          (_forward_resident, _forward_streamed))
     if 'BLOCK_COLS' in options:
         streamed[(num_tiles, )](*args, state, *scalars, state.stride(0),
                                 **flags, **options)
@@ -243,9 +251,9 @@ def forward(
             lengths, offsets, h_buf, final]
     flags = dict(HAS_SRC=src is not None, HAS_BIAS=b_hh is not None,
                  STORE_H=store_h, PRECISION=precision)
-    _launch((_forward_resident, _forward_streamed), hidden,
-            layout.num_sequences, args, [layout.num_sequences, hidden],
-            flags, _state(layout, hidden, device))
+    _launch(False, hidden, layout.num_sequences, args,
+            [layout.num_sequences, hidden], flags,
+            _state(layout, hidden, device))
     out = h_buf[:num_rows] if sequence else final
     return out.to(x.dtype), (h_buf if save else None)
 
@@ -304,7 +312,8 @@ def backward(
     else:  # A state's gradient is constant after its last step.
         dh = grad_out.to(torch.float32, copy=True).contiguous()
         grad_rows = dh  # Never read.
-    max_rows = max(offsets[hi] - offsets[lo] for lo, hi in plan)
+    max_rows = max((offsets[hi] - offsets[lo] for lo, hi in plan),
+                   default=0)
     dg_buf = torch.empty(max_rows, 4 * hidden, device=device)
     gh_buf = torch.empty(max_rows, 3 * hidden, device=device)
     h_prev_buf = torch.empty(max_rows, hidden, device=device)
@@ -328,8 +337,8 @@ def backward(
                 offsets_dev, dg]
         flags = dict(HAS_SRC=gi_src is not None, SEQUENCE=sequence,
                      PRECISION=precision)
-        _launch((_backward_resident, _backward_streamed), hidden, sizes[lo],
-                args, [num_seq, hidden, lo, hi, r0], flags, state)
+        _launch(True, hidden, sizes[lo], args, [num_seq, hidden, lo, hi, r0],
+                flags, state)
         acc.add(slice(r0, r1), dg, h_prev)
     return acc.result(b_ih, b_hh)
 
