@@ -306,6 +306,8 @@ def _gpu_check(argv):
 def test_gpu_check_script(tmp_path, capsys):
     # On a GPU, a short real run; elsewhere the same code on a tiny graph,
     # with the Triton kernels in Triton's interpreter.
+    pytest.importorskip('triton', reason="needs triton: pip install -e "
+                        "'.[triton]'")
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     graph, data = ('cora', 'Cora') if device == 'cuda' else ('tiny', 'tiny')
     out = str(tmp_path / 'gpu')
@@ -344,7 +346,8 @@ def test_gpu_check_reports_a_crashed_child():
 def test_triton_kernels_compile_without_spills():
     # The CUDA kernels compile for sm_80 and sm_90 on any machine; the
     # shipped launch options of the default precision spill nothing.
-    pytest.importorskip('triton')
+    pytest.importorskip('triton', reason="needs triton: pip install -e "
+                        "'.[triton]'")
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     proc = subprocess.run([
         sys.executable, osp.join(ROOT, 'benchmarks', 'triton_resources.py'),
@@ -442,6 +445,24 @@ def test_dataset_folder_resolution(monkeypatch, tmp_path):
     # --root comes first:
     assert datasets.dataset_source('Cora', datasets.EMBEDDED) == \
         osp.abspath(datasets.EMBEDDED)
+
+
+def test_dataset_cache_is_keyed_by_content(monkeypatch, tmp_path):
+    # One cache for every clone: the same raw files in two folders share
+    # one processing root; other files get another.
+    import shutil
+
+    import datasets
+    monkeypatch.setenv('TORCH_GEOMETRIC_GRU_CACHE', str(tmp_path / 'cache'))
+    for clone in ('a', 'b'):
+        shutil.copytree(osp.join(datasets.EMBEDDED, 'Cora', 'raw'),
+                        tmp_path / clone / 'Cora' / 'raw')
+    root = datasets._root('Cora', str(tmp_path / 'a'))
+    assert root.startswith(str(tmp_path / 'cache'))
+    assert datasets._root('Cora', str(tmp_path / 'b')) == root
+    with open(tmp_path / 'b' / 'Cora' / 'raw' / 'ind.cora.y', 'ab') as f:
+        f.write(b'\0')
+    assert datasets._root('Cora', str(tmp_path / 'b')) != root
 
 
 def test_plot_scripts(tmp_path):

@@ -2,6 +2,7 @@ r"""The documentation: every Python block of the README and of the guides
 runs as written, on its own, from an empty working directory and without
 warnings; the API reference lists every public name on the page of its
 kind; the Sphinx site builds with warnings as errors."""
+import argparse
 import glob
 import importlib.util
 import inspect
@@ -9,6 +10,8 @@ import json
 import os
 import os.path as osp
 import re
+import runpy
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -263,3 +266,65 @@ def test_sphinx_site_builds_without_warnings(tmp_path):
     names = {name for entries in inventory.values() for name in entries}
     missing = sorted(set(public_objects()) - names)
     assert not missing, f'not in the built reference: {missing}'
+
+
+# The commands the README and the guides print, run from the repository's
+# root as they say: every script exists and accepts its arguments.
+def code_spans(page):
+    r"""The shell lines of :obj:`page`'s bash blocks (continuation lines
+    joined) and its inline code spans."""
+    with open(osp.join(ROOT, page)) as f:
+        text = f.read()
+    lines = []
+    for block in re.findall(r'^```(?:bash|sh)\n(.*?)^```', text, re.S | re.M):
+        lines += block.replace('\\\n', ' ').splitlines()
+    text = re.sub(r'^```.*?^```', '', text, flags=re.S | re.M)
+    return [line.strip() for line in lines] + re.findall(r'`([^`\n]+)`', text)
+
+
+def printed(prefix):
+    return [(page, line) for page in PAGES for line in code_spans(page)
+            if line.startswith(prefix) and '<' not in line]
+
+
+class Parsed(Exception):
+    pass
+
+
+@pytest.mark.parametrize('page,command', printed('python '))
+def test_printed_script_command_parses(page, command, monkeypatch):
+    argv = shlex.split(command)[1:]
+    script = osp.join(ROOT, argv[0])
+    assert osp.isfile(script), f'{page}: no script {argv[0]}'
+    if 'triton' in argv[0]:
+        pytest.importorskip('triton', reason="needs triton: pip install -e "
+                            "'.[triton]'")
+
+    parse_args = argparse.ArgumentParser.parse_args
+
+    def parse_only(self, args=None, namespace=None):
+        raise Parsed(parse_args(self, args, namespace))  # Then stop.
+
+    monkeypatch.setattr(argparse.ArgumentParser, 'parse_args', parse_only)
+    monkeypatch.setattr(sys, 'argv', argv)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv('TRITON_INTERPRET', raising=False)  # A user's shell.
+    monkeypatch.syspath_prepend(osp.dirname(script))  # Its siblings.
+    modules = set(sys.modules)
+    try:
+        with pytest.raises(Parsed):
+            runpy.run_path(script, run_name='__main__')
+    finally:
+        for name in set(sys.modules) - modules:
+            if not name.startswith(('torch', 'triton')):
+                del sys.modules[name]
+
+
+@pytest.mark.parametrize('page,command', printed('pip install -e '))
+def test_printed_install_command_names_real_extras(page, command):
+    tomllib = pytest.importorskip('tomllib')
+    with open(osp.join(ROOT, 'pyproject.toml'), 'rb') as f:
+        extras = tomllib.load(f)['project']['optional-dependencies']
+    for spec in re.findall(r"\.\[([^\]]+)\]", command):
+        for extra in spec.split(','):
+            assert extra in extras, f'{page}: {command}'
