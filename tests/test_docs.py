@@ -328,3 +328,21 @@ def test_printed_install_command_names_real_extras(page, command):
     for spec in re.findall(r"\.\[([^\]]+)\]", command):
         for extra in spec.split(','):
             assert extra in extras, f'{page}: {command}'
+
+
+def test_printed_paths_exist():
+    # Every file or folder of the repository that the README and the guides
+    # name exists (outputs of a printed command or of the docs build aside).
+    pattern = (r'(?<![\w/.])((?:tests|benchmarks|examples|docs|'
+               r'torch_geometric_gru)/[\w/.-]*\w)')
+    missing = []
+    for page in PAGES:
+        with open(osp.join(ROOT, page)) as f:
+            text = f.read()
+        outputs = set(re.findall(r'--out \S*?(\S+)', text))
+        for path in sorted(set(re.findall(pattern, text))):
+            if path in outputs or path.startswith('docs/_build'):
+                continue
+            if not osp.exists(osp.join(ROOT, path)):
+                missing.append(f'{page}: {path}')
+    assert not missing, missing
