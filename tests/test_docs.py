@@ -346,3 +346,17 @@ def test_printed_paths_exist():
             if not osp.exists(osp.join(ROOT, path)):
                 missing.append(f'{page}: {path}')
     assert not missing, missing
+
+
+def test_index_lists_every_page():
+    # A page outside every toctree is unreachable in the site (and a
+    # warning, so an error, in the CI build).
+    with open(osp.join(ROOT, 'docs', 'index.rst')) as f:
+        toctrees = re.findall(r'^\.\. toctree::\n((?:   .*\n|\n)*)', f.read(),
+                              re.M)
+    entries = {line.strip() for tree in toctrees for line in tree.splitlines()
+               if line.strip() and not line.strip().startswith(':')}
+    pages = {osp.splitext(osp.relpath(path, osp.join(ROOT, 'docs')))[0]
+             for pattern in ('*.md', osp.join('api', '*.rst'))
+             for path in glob.glob(osp.join(ROOT, 'docs', pattern))}
+    assert pages and pages == entries
