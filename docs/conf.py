@@ -34,7 +34,6 @@ exclude_patterns = ['_build', 'results/**', 'Thumbs.db', '.DS_Store']
 
 # Headings become link targets (`ordering.md#the-contract`).
 myst_heading_anchors = 3
-myst_enable_extensions = ['dollarmath']
 
 autodoc_member_order = 'bysource'
 autodoc_typehints = 'none'  # The `Args:` sections say the types.
