@@ -94,6 +94,7 @@ def run_blocks(names, tmp_dir):
     env = dict(os.environ, PYTHONPATH=ROOT)  # This checkout's package.
     # The README's default: the Cora that ships with the repository.
     env.pop('TORCH_GEOMETRIC_GRU_DATASETS', None)
+    env.pop('TRITON_INTERPRET', None)  # Set by conftest.py, not by users.
     subprocess.run([sys.executable, '-c', DRIVER, out, tmp_dir],
                    input=json.dumps(jobs), text=True, env=env, check=True,
                    timeout=1200)
