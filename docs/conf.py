@@ -54,5 +54,7 @@ nitpick_ignore_regex = [
     (r'py:obj', r'.*'),
     (r'py:class', r'optional|callable'),  # napoleon's "(int, optional)"
     (r'py:.*', r'(torch|torch_geometric|torch_sparse|typing|collections)'
-     r'(\..*)?|SparseTensor'),
+     r'(\..*)?|SparseTensor|EdgeStorage'),
+    # Private bases (shown by show-inheritance) are not documented.
+    (r'py:class', r'torch_geometric_gru\..*\._\w+'),
 ]

@@ -232,6 +232,21 @@ def test_aggr_speed_script(tmp_path):
     assert float(row[0].split('|')[-3]) < 1e-5
 
 
+@pytest.mark.slow
+@needs('Cora')
+def test_compile_speed_script(tmp_path):
+    out = tmp_path / 'compile.md'
+    subprocess.run([
+        sys.executable, osp.join(ROOT, 'benchmarks', 'compile_speed.py'),
+        '--datasets', 'Cora', '--steps', '1', '--out', str(out)
+    ], check=True, capture_output=True, timeout=900)
+    row = [line for line in out.read_text().splitlines()
+           if line.startswith('| Cora')][0].split('|')
+    assert row[2].strip() == '10,556'
+    assert float(row[5]) > 0  # compiled / eager
+    assert float(row[-2]) < 1e-5  # compiled equals eager
+
+
 @needs('Cora')
 def test_profile_script(capsys):
     _script(osp.join(ROOT, 'benchmarks', 'profile_kernel.py'),

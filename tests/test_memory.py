@@ -119,3 +119,53 @@ def test_kernel_buffers_are_not_edge_sized(hoisted):
     largest = x.numel() if not hoisted else bound
     assert mode.numel <= max(bound, largest)
     assert all(g is not None and g.abs().sum() > 0 for g in grads[1:])
+
+
+@pytest.mark.parametrize('kernel', ['native', 'triton'])
+@pytest.mark.parametrize('num_layers,bidirectional', [(1, False), (2, True)])
+def test_checkpoint_saves_no_state_and_gives_the_same_gradients(
+        kernel, num_layers, bidirectional):
+    if kernel == 'triton':
+        from torch_geometric_gru.kernels import triton as triton_kernels
+        if not triton_kernels.is_available(torch.device('cpu')):
+            pytest.skip("needs triton's interpreter (pip install triton)")
+    hidden = 8
+    num_nodes, num_edges = 60, 600
+    gen = torch.Generator().manual_seed(1)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=gen)
+    torch.manual_seed(0)
+    plain = GRUAggregation(4, hidden, num_layers=num_layers,
+                           bidirectional=bidirectional, kernel=kernel)
+    lean = GRUAggregation(4, hidden, num_layers=num_layers,
+                          bidirectional=bidirectional, kernel=kernel,
+                          checkpoint=True)
+    lean.load_state_dict(plain.state_dict())
+    assert 'checkpoint=True' in repr(lean)
+    grads, saved_bytes = [], []
+    for aggr in (plain, lean):
+        x = torch.randn(num_nodes, 4, generator=torch.Generator()
+                        .manual_seed(2), requires_grad=True)
+        saved, out = _saved_bytes(
+            lambda: aggr(x, edge_index[1], dim_size=num_nodes,
+                         x_index=edge_index[0]),
+            [x, edge_index] + list(aggr.parameters()))
+        out.square().sum().backward()
+        grads.append([x.grad] + [p.grad for p in aggr.parameters()])
+        if aggr is lean:
+            # No per-edge state: what remains is the layout and, between
+            # GRU layers, the (E, D H) input of the next layer.
+            dirs = 2 if bidirectional else 1
+            budget = (num_layers - 1) * dirs * hidden * 4 * num_edges
+            budget += 4 * 8 * num_edges + 8 * num_nodes * 4  # Index tensors.
+            assert saved <= budget, (saved, budget)
+            assert saved < saved_bytes[0]
+        saved_bytes.append(saved)
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_checkpoint_needs_a_kernel_that_recomputes():
+    with pytest.raises(ValueError, match="kernel='cudnn' keeps its own"):
+        GRUAggregation(4, 8, kernel='cudnn', checkpoint=True)
+    with pytest.raises(TypeError, match="'checkpoint' must be True or"):
+        GRUAggregation(4, 8, checkpoint=2)

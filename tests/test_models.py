@@ -72,3 +72,42 @@ def test_multi_head_index_errors_name_the_node_index():
     with pytest.raises(ValueError, match="entry 5, out of range for "
                        "dim_size=3"):
         aggr(x, torch.tensor([0, 1, 5]), dim_size=3, dim=0)
+
+
+def test_gru_gnn_is_a_stack_of_gru_convs():
+    from torch_geometric_gru import GRUGNN, GRUConv
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x, edge_attr = torch.randn(12, 5), torch.randn(edge_index.size(1), 3)
+    order = torch.randperm(edge_index.size(1))
+    model = GRUGNN(5, 16, num_layers=2, out_channels=4, edge_dim=3,
+                   gru_num_layers=2, gru_dropout=0.25, bidirectional=True)
+    assert all(isinstance(conv, GRUConv) for conv in model.convs)
+    assert [conv.aggr_module.gru.num_layers for conv in model.convs] == [2, 2]
+    assert model.convs[0].aggr_module.gru.dropout == 0.25
+    assert str(model) == 'GRUGNN(5, 4, num_layers=2)'
+    model.eval()  # No dropout between the GRU layers.
+    out = model(x, edge_index, edge_attr=edge_attr, order=order)
+    h = model.convs[0](x, edge_index, edge_attr=edge_attr, order=order)
+    h = model.convs[1](h.relu(), edge_index, edge_attr=edge_attr,
+                       order=order)
+    assert torch.allclose(out, h, atol=1e-6)
+    # The order reaches every layer: another one changes the output.
+    other = model(x, edge_index, edge_attr=edge_attr)
+    assert not torch.allclose(out, other, atol=1e-3)
+
+
+def test_gru_graph_sage_reads_the_order_and_refuses_edge_inputs():
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x = torch.randn(12, 5)
+    model = GRUGraphSAGE(5, 8, num_layers=1)
+    perm = torch.randperm(edge_index.size(1))
+    rank = torch.empty_like(perm)
+    rank[perm] = torch.arange(perm.numel())
+    # Reading the edges sorted by `rank` is reading them stored that way:
+    out = model(x, edge_index, order=rank)
+    assert torch.allclose(out, model(x, edge_index[:, perm]), atol=1e-6)
+    assert str(model.convs[0]) == 'SAGEConv(5, 8, aggr=GRUAggregation(5, 5))'
+    with pytest.raises(ValueError, match="takes no 'edge_weight'"):
+        model(x, edge_index, edge_weight=torch.ones(edge_index.size(1)))

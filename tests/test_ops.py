@@ -52,17 +52,20 @@ def test_gru_layer_matches_per_node_gru(kernel, hoisted):
 
 @pytest.mark.parametrize('sequence', [False, True])
 @pytest.mark.parametrize('reverse', [False, True])
-def test_gru_layer_gradcheck(sequence, reverse):
+@pytest.mark.parametrize('save', [True, False])
+def test_gru_layer_gradcheck(sequence, reverse, save):
+    # save=False: the states are not kept, and the backward recomputes them
+    # (checkpoint=True of the layers).
     _, layout, x, src, params, _ = _inputs(hoisted=not sequence)
     register(layout)
 
     def fn(x, *params):
         return gru_layer(x, src, *params, layout.perm, layout.node_perm,
-                         layout.degree, sequence, reverse, True,
+                         layout.degree, sequence, reverse, save,
                          'native')[0]
 
     assert torch.autograd.gradcheck(fn, (x, *params), fast_mode=True)
-    if not sequence and not reverse:  # Through the naive layer.
+    if not sequence and not reverse and save:  # Through the naive layer.
         assert torch.autograd.gradgradcheck(fn, (x, *params),
                                             fast_mode=True)
 
@@ -85,6 +88,13 @@ def _sample(hoisted, sequence, reverse, grad):
 def test_opcheck_gru_layer(hoisted, sequence, reverse, grad):
     torch.library.opcheck(gru_layer, _sample(hoisted, sequence, reverse,
                                              grad))
+
+
+def test_opcheck_checkpointed_gru_layer():
+    # Inputs that need gradients, no saved states: the backward rebuilds.
+    sample = list(_sample(True, False, False, True))
+    sample[-2] = False
+    torch.library.opcheck(gru_layer, tuple(sample))
 
 
 def test_opcheck_gru_layer_backward():

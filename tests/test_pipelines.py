@@ -7,15 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import HeteroConv, SAGEConv, to_hetero
-from torch_geometric.typing import (
-    WITH_PYG_LIB,
-    WITH_TORCH_SCATTER,
-    WITH_TORCH_SPARSE,
-)
+from torch_geometric.typing import WITH_TORCH_SCATTER
 from torch_geometric.utils import k_hop_subgraph
 
 from torch_geometric_gru import GRUAggregation, GRUConv
-from torch_geometric_gru.transforms import SortNeighbors
 
 
 class Net(torch.nn.Module):
@@ -49,26 +44,6 @@ def test_two_hop_subgraph_gives_the_full_graph_outputs():
     assert torch.equal(subset[sub_edge_index], edge_index[:, edge_mask])
     out = model(x[subset], sub_edge_index)
     assert torch.allclose(out[mapping], full[seeds], atol=1e-6)
-
-
-@pytest.mark.skipif(not (WITH_PYG_LIB or WITH_TORCH_SPARSE),
-                    reason='NeighborLoader needs pyg-lib or torch-sparse')
-def test_neighbor_loader_with_full_neighbourhoods():
-    from torch_geometric.data import Data
-    from torch_geometric.loader import NeighborLoader
-    torch.manual_seed(0)
-    x, edge_index = _random_graph()
-    # The sampler lists each node's neighbours in CSC order (by source
-    # id); sort the graph that way so that the order is the same.
-    data = SortNeighbors('id')(Data(x=x, edge_index=edge_index))
-    model = Net(6, 16, 8)
-    full = model(data.x, data.edge_index)
-    loader = NeighborLoader(data, num_neighbors=[-1, -1], batch_size=5,
-                            input_nodes=torch.arange(20))
-    for batch in loader:
-        out = model(batch.x, batch.edge_index)[:batch.batch_size]
-        assert torch.allclose(out, full[batch.n_id[:batch.batch_size]],
-                              atol=1e-6)
 
 
 def _hetero_data():

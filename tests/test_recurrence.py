@@ -31,7 +31,10 @@ def test_kernel_choice():
     assert resolve_kernel('cudnn', x) == 'cudnn'
     with pytest.raises(ValueError, match="'kernel' must be one of"):
         GRUAggregation(4, 8, kernel='cuda')
-    with pytest.raises(ValueError, match="'kernel' selects the kernel"):
+    with pytest.raises(ValueError, match="'kernel' and 'checkpoint' are"):
         GRUConv(4, 8, cell='mingru', kernel='native')
+    with pytest.raises(ValueError, match="'kernel' and 'checkpoint' are"):
+        GRUConv(4, 8, cell='mingru', checkpoint=True)
+    assert 'checkpoint=True' in repr(GRUConv(4, 8, checkpoint=True))
     assert "kernel='cudnn'" in repr(GRUAggregation(4, 8, kernel='cudnn'))
     assert "kernel='native'" in repr(GRUConv(4, 8, kernel='native'))

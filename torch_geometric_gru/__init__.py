@@ -4,7 +4,8 @@ from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.conv import GRUConv
 from torch_geometric_gru.mingru import MinGRUAggregation
-from torch_geometric_gru.models import GRUGraphSAGE
+from torch_geometric_gru.models import GRUGNN, GRUGraphSAGE
+from torch_geometric_gru.sampling import edge_order
 from torch_geometric_gru.sequence import SequenceAggregation
 from torch_geometric_gru import transforms
 
@@ -14,8 +15,10 @@ __all__ = [
     'GRUAggregation',
     'GRUConv',
     'GRUGraphSAGE',
+    'GRUGNN',
     'MinGRUAggregation',
     'SequenceAggregation',
+    'edge_order',
     'transforms',
     'PackedLayout',
     '__version__',

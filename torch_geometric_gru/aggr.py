@@ -91,6 +91,15 @@ class GRUAggregation(SequenceAggregation):
             :class:`~torch.nn.utils.rnn.PackedSequence`; it computes fp32 in
             TF32 on GPUs where cuDNN allows it). All give the same
             function. (default: :obj:`"auto"`)
+        checkpoint (bool, optional): If set to :obj:`True`, a training
+            forward keeps no per-element state for the backward (about
+            :math:`4 H` bytes per element, layer and direction otherwise):
+            the backward recomputes the states of one GRU layer and
+            direction at a time from its input, at the cost of one more
+            forward of the recurrence (see "Memory" in the user guide).
+            Gradients are the same. For the largest graphs;
+            kernels :obj:`"native"` and :obj:`"triton"`.
+            (default: :obj:`False`)
         **kwargs (optional): The order options of
             :class:`~torch_geometric_gru.sequence.SequenceAggregation`:
             :obj:`positional_encoding`, :obj:`shuffle`,
@@ -112,6 +121,7 @@ class GRUAggregation(SequenceAggregation):
         dropout: float = 0.0,
         bias: bool = True,
         kernel: str = 'auto',
+        checkpoint: bool = False,
         **kwargs,
     ):
         check_channels('in_channels', in_channels, lazy=True)
@@ -119,6 +129,15 @@ class GRUAggregation(SequenceAggregation):
             check_channels('out_channels', out_channels)
         super().__init__(in_channels, out_channels or in_channels, **kwargs)
         check_kernel(kernel)
+        if not isinstance(checkpoint, bool):
+            raise TypeError(f"'checkpoint' must be True or False (got "
+                            f"{checkpoint!r})")
+        if checkpoint and kernel == 'cudnn':
+            raise ValueError("kernel='cudnn' keeps its own states for the "
+                             "backward and cannot recompute them; use "
+                             "kernel='native' or 'triton' with "
+                             "'checkpoint', or drop 'checkpoint'")
+        self.checkpoint = checkpoint
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.kernel = kernel
@@ -159,7 +178,8 @@ class GRUAggregation(SequenceAggregation):
 
     def aggregate_layout(self, x: Tensor, src: Optional[Tensor],
                          layout: Union[PackedLayout, LayoutParts]) -> Tensor:
-        return packed_gru(self.gru, layout, x, src, kernel=self.kernel)
+        return packed_gru(self.gru, layout, x, src, kernel=self.kernel,
+                          checkpoint=self.checkpoint)
 
     def extra_repr_args(self) -> List[str]:
         args = []
@@ -169,4 +189,6 @@ class GRUAggregation(SequenceAggregation):
             args.append('bidirectional=True')
         if self.kernel != 'auto':
             args.append(f'kernel={self.kernel!r}')
+        if self.checkpoint:
+            args.append('checkpoint=True')
         return args + super().extra_repr_args()

@@ -127,6 +127,11 @@ class GRUConv(MessagePassing):
             :obj:`"auto"`, :obj:`"triton"`, :obj:`"native"` or
             :obj:`"cudnn"` (see :class:`~torch_geometric_gru.GRUAggregation`).
             (default: :obj:`"auto"`)
+        checkpoint (bool, optional): If set to :obj:`True`, a training
+            forward keeps no per-edge GRU state for the backward, which
+            recomputes it (see
+            :class:`~torch_geometric_gru.GRUAggregation`); for graphs whose
+            training step does not fit otherwise. (default: :obj:`False`)
         positional_encoding (str, optional): :obj:`"sinusoidal"` or
             :obj:`"learned"` encoding of each message's rank, added to the
             message. (default: :obj:`None`)
@@ -164,6 +169,7 @@ class GRUConv(MessagePassing):
         dropout: float = 0.0,
         cell: str = 'gru',
         kernel: str = 'auto',
+        checkpoint: bool = False,
         positional_encoding: Optional[str] = None,
         shuffle: bool = False,
         num_permutations: int = 1,
@@ -189,11 +195,11 @@ class GRUConv(MessagePassing):
                                   num_layers=num_layers,
                                   bidirectional=bidirectional,
                                   dropout=dropout, bias=bias, kernel=kernel,
-                                  **order)
+                                  checkpoint=checkpoint, **order)
         elif cell == 'mingru':
-            if kernel != 'auto':
-                raise ValueError("'kernel' selects the kernel of "
-                                 "cell='gru'; drop it for cell='mingru'")
+            if kernel != 'auto' or checkpoint:
+                raise ValueError("'kernel' and 'checkpoint' are options of "
+                                 "cell='gru'; drop them for cell='mingru'")
             if num_layers != 1 or bidirectional:
                 raise ValueError("cell='mingru' has one layer and one "
                                  "direction; drop 'num_layers' and "
@@ -481,5 +487,7 @@ class GRUConv(MessagePassing):
             args.append('bidirectional=True')
         if getattr(self.aggr_module, 'kernel', 'auto') != 'auto':
             args.append(f'kernel={self.aggr_module.kernel!r}')
+        if getattr(self.aggr_module, 'checkpoint', False):
+            args.append('checkpoint=True')
         args += SequenceAggregation.extra_repr_args(self.aggr_module)
         return f'{self.__class__.__name__}({", ".join(args)})'

@@ -108,6 +108,7 @@ def packed_gru(
     x: Tensor,
     src: Optional[Tensor] = None,
     kernel: str = 'auto',
+    checkpoint: bool = False,
 ) -> Tensor:
     r"""Runs :obj:`gru` over every sequence of :obj:`layout` and returns the
     top layer's final states of shape :obj:`[num_nodes, D * H]` (forward
@@ -136,14 +137,23 @@ def packed_gru(
         kernel (str, optional): :obj:`"auto"`, :obj:`"triton"`,
             :obj:`"native"` or :obj:`"cudnn"` (see :func:`resolve_kernel`).
             (default: :obj:`"auto"`)
+        checkpoint (bool, optional): If set to :obj:`True`, no per-row
+            state is kept for the backward, which recomputes it.
+            (default: :obj:`False`)
     """
     kernel = resolve_kernel(kernel, x)
     if kernel == 'cudnn':
+        if checkpoint:
+            raise ValueError(f"'checkpoint' needs kernel='native' or "
+                             f"'triton', but the cuDNN kernel was picked "
+                             f"for this input ({x.dtype} on {x.device}); "
+                             f"pass kernel='native' or drop 'checkpoint'")
         return _cudnn_gru(gru, as_layout(layout), x, src)
     perm, node_perm, degree = parts(layout)
     num_dirs = 2 if gru.bidirectional else 1
-    save = torch.is_grad_enabled() and (x.requires_grad or any(
-        p.requires_grad for p in gru.parameters()))
+    # With `checkpoint`, the operator's backward recomputes the states.
+    save = not checkpoint and torch.is_grad_enabled() and (
+        x.requires_grad or any(p.requires_grad for p in gru.parameters()))
     for layer in range(gru.num_layers):
         top = layer == gru.num_layers - 1
         outputs: List[Tensor] = []

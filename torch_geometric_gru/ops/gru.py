@@ -9,7 +9,8 @@ one direction of one GRU layer over a packed layout, registered with
   :obj:`sequence`, else :obj:`[N, H]` (the final state of every node, zeros
   for nodes without elements); :obj:`states` is what the backward reads
   (:obj:`[E, H]`, or :obj:`[E + 1, H]` in fp32 for the Triton kernels;
-  empty unless :obj:`save`).
+  empty unless :obj:`save`: then the backward recomputes them, which is
+  how :obj:`checkpoint=True` trades time for memory).
 * :obj:`gru_layer_backward(...)`: the gradients of :obj:`x, w_ih, w_hh,
   b_ih, b_hh` from the gradient of :obj:`out` and :obj:`states`.
 
@@ -150,6 +151,10 @@ def _backward_impl(grad_out: Tensor, x: Tensor, src: Optional[Tensor],
         grads = [torch.zeros_like(t) if t is not None else None
                  for t in (x, ) + params]
     else:
+        if states.numel() == 0:  # Checkpointed: rebuild the states.
+            _, states = _forward(x, src, w_ih, w_hh, b_ih, b_hh, perm,
+                                 node_perm, degree, sequence, reverse, True,
+                                 kernel)
         rows = _rows(src, layout, reverse)
         if sequence:
             if reverse:
