@@ -11,11 +11,12 @@ Where the raw files come from (the first that applies):
 4. for Cora only, the copy embedded in :obj:`benchmarks/embedded/` (MIT
    licensed, see its README), so that the main job runs on a fresh clone.
 
-PyG processes the raw files once, in a cache folder
+PyG processes the raw files once, in one cache folder shared by every clone
 (:obj:`$TORCH_GEOMETRIC_GRU_CACHE`, else
 :obj:`$XDG_CACHE_HOME/torch_geometric_gru`, else
-:obj:`~/.cache/torch_geometric_gru`), one subfolder per source folder; no
-temporary folder is left behind.
+:obj:`~/.cache/torch_geometric_gru`), one subfolder per dataset content
+(the same raw files, wherever they lie, are processed once); no temporary
+folder is left behind.
 """
 import hashlib
 import os
@@ -95,16 +96,25 @@ def cache_dir() -> str:
     return path
 
 
+def _content_key(name: str, raw: str) -> str:
+    r"""A digest of dataset :obj:`name`'s raw files (names and contents),
+    not of where they lie: every clone, and every folder holding the same
+    files, shares one processed copy."""
+    digest = hashlib.sha256(name.encode())
+    for f in sorted(os.listdir(raw)):
+        digest.update(f'\n{f}:{osp.getsize(osp.join(raw, f))}\n'.encode())
+        with open(osp.join(raw, f), 'rb') as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b''):
+                digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
 def _root(name: str, source: str) -> str:
-    r"""A processing root for :obj:`source/name`, keyed by the source path
-    and the raw files' names and sizes: the raw folder is copied there once
-    (atomically, so concurrent runs do not see half a copy)."""
+    r"""A processing root for :obj:`source/name` in the cache, keyed by the
+    raw files' content: the raw folder is copied there once (atomically,
+    so concurrent runs do not see half a copy)."""
     raw = osp.join(source, folder(name), 'raw')
-    files = sorted(os.listdir(raw))
-    key = '\n'.join([source] + [
-        f'{f}:{osp.getsize(osp.join(raw, f))}' for f in files
-    ])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    digest = _content_key(name, raw)
     root = osp.join(cache_dir(), 'datasets', digest)
     dst = osp.join(root, folder(name), 'raw')
     if not osp.isdir(dst):

@@ -5,6 +5,12 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+# Why the Triton kernels' tests skip, and how to run them: Triton is a
+# separate choice (about 1 GB; CUDA builds of torch bring their own).
+NO_TRITON = ("needs triton (pip install -e '.[triton]'): on CUDA, or on CPU "
+             "in its interpreter (triton >= 3.7 with TRITON_INTERPRET=1, "
+             "which tests/conftest.py sets without a GPU)")
+
 
 def devices():
     r"""The devices to test on: CPU, and CUDA when there is one."""

@@ -327,8 +327,11 @@ def _readme_blocks():
     return text, re.findall(r'```python\n(.*?)```', text, re.S)
 
 
-def _run_readme_example(monkeypatch, source):
-    monkeypatch.chdir(ROOT)  # The README runs it from the repository root.
+def _run_readme_example(monkeypatch, source, cwd):
+    # The README's example runs from any folder, on the Cora that ships
+    # with the repository by default.
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv('TORCH_GEOMETRIC_GRU_DATASETS', raising=False)
     printed = []
     namespace = {'print': lambda *args: printed.append(' '.join(
         str(a) for a in args))}
@@ -336,15 +339,15 @@ def _run_readme_example(monkeypatch, source):
     return namespace, printed
 
 
-def test_readme_example_learns(monkeypatch):
+def test_readme_example_learns(monkeypatch, tmp_path):
     # The README's example as written, for a few epochs: the loss falls.
     _, blocks = _readme_blocks()
     source = blocks[0].replace('range(200)', 'range(8)').replace(
         '    optimizer.step()\n',
-        '    optimizer.step()\n    losses.append(float(loss))\n')
+        '    optimizer.step()\n    losses.append(loss.item())\n')
     assert 'losses.append' in source
     namespace, printed = _run_readme_example(
-        monkeypatch, 'losses = []\n' + source)
+        monkeypatch, 'losses = []\n' + source, tmp_path)
     losses = namespace['losses']
     assert len(losses) == 8 and losses[-1] < losses[0]
     assert printed[-1].startswith('Test accuracy: ')
@@ -352,9 +355,9 @@ def test_readme_example_learns(monkeypatch):
 
 
 @pytest.mark.slow
-def test_readme_example_prints_the_quoted_accuracy(monkeypatch):
+def test_readme_example_prints_the_quoted_accuracy(monkeypatch, tmp_path):
     text, blocks = _readme_blocks()
-    _, printed = _run_readme_example(monkeypatch, blocks[0])
+    _, printed = _run_readme_example(monkeypatch, blocks[0], tmp_path)
     quoted = re.search(r'prints `Test accuracy: ([0-9.]+)`', text).group(1)
     got = printed[-1].split(': ')[1]
     # Never bit for bit: oneDNN/MKL pick other kernels on other CPUs (AMD
@@ -376,6 +379,8 @@ def _gpu_check(argv):
 def test_gpu_check_script(tmp_path, capsys):
     # On a GPU, a short real run; elsewhere the same code on a tiny graph,
     # with the Triton kernels in Triton's interpreter.
+    pytest.importorskip('triton', reason="needs triton: pip install -e "
+                        "'.[triton]'")
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     graph, data = ('cora', 'Cora') if device == 'cuda' else ('tiny', 'tiny')
     out = str(tmp_path / 'gpu')
@@ -414,7 +419,8 @@ def test_gpu_check_reports_a_crashed_child():
 def test_triton_kernels_compile_without_spills():
     # The CUDA kernels compile for sm_80 and sm_90 on any machine; the
     # shipped launch options of the default precision spill nothing.
-    pytest.importorskip('triton')
+    pytest.importorskip('triton', reason="needs triton: pip install -e "
+                        "'.[triton]'")
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     proc = subprocess.run([
         sys.executable, osp.join(ROOT, 'benchmarks', 'triton_resources.py'),
@@ -512,6 +518,24 @@ def test_dataset_folder_resolution(monkeypatch, tmp_path):
     # --root comes first:
     assert datasets.dataset_source('Cora', datasets.EMBEDDED) == \
         osp.abspath(datasets.EMBEDDED)
+
+
+def test_dataset_cache_is_keyed_by_content(monkeypatch, tmp_path):
+    # One cache for every clone: the same raw files in two folders share
+    # one processing root; other files get another.
+    import shutil
+
+    import datasets
+    monkeypatch.setenv('TORCH_GEOMETRIC_GRU_CACHE', str(tmp_path / 'cache'))
+    for clone in ('a', 'b'):
+        shutil.copytree(osp.join(datasets.EMBEDDED, 'Cora', 'raw'),
+                        tmp_path / clone / 'Cora' / 'raw')
+    root = datasets._root('Cora', str(tmp_path / 'a'))
+    assert root.startswith(str(tmp_path / 'cache'))
+    assert datasets._root('Cora', str(tmp_path / 'b')) == root
+    with open(tmp_path / 'b' / 'Cora' / 'raw' / 'ind.cora.y', 'ab') as f:
+        f.write(b'\0')
+    assert datasets._root('Cora', str(tmp_path / 'b')) != root
 
 
 def test_plot_scripts(tmp_path):

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from reference import gru_reference, hub_graph
+from reference import NO_TRITON, gru_reference, hub_graph
 
 from torch_geometric_gru import GRUAggregation, GRUConv, PackedLayout
 from torch_geometric_gru.kernels import triton as triton_gru
@@ -9,10 +9,7 @@ from torch_geometric_gru.recurrence import packed_gru, resolve_kernel
 
 DEVICES = [d for d in ('cpu', 'cuda')
            if triton_gru.is_available(torch.device(d))]
-pytestmark = pytest.mark.skipif(
-    not DEVICES, reason='needs triton on CUDA, or its CPU interpreter '
-    '(triton >= 3.7 with TRITON_INTERPRET=1, which tests/conftest.py sets '
-    'without a GPU)')
+pytestmark = pytest.mark.skipif(not DEVICES, reason=NO_TRITON)
 
 
 @pytest.fixture(params=['resident', 'streamed'])

@@ -4,15 +4,15 @@ against the per-node :class:`torch.nn.GRU` reference, gradients, and
 registration, dispatch)."""
 import pytest
 import torch
-from reference import gru_reference, hub_graph
+from reference import NO_TRITON, gru_reference, hub_graph
 
 from torch_geometric_gru import PackedLayout
 from torch_geometric_gru.ops import gru_layer, gru_layer_backward, pack
 from torch_geometric_gru.ops.layout import register
 from torch_geometric_gru.kernels import triton as triton_kernels
 
-KERNELS = ['native'] + (['triton'] if triton_kernels.is_available(
-    torch.device('cpu')) else [])
+KERNELS = ['native', pytest.param('triton', marks=pytest.mark.skipif(
+    not triton_kernels.is_available(torch.device('cpu')), reason=NO_TRITON))]
 
 
 def _inputs(num_nodes=9, channels=5, hidden=6, hoisted=True, seed=0,

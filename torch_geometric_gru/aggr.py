@@ -55,10 +55,10 @@ class GRUAggregation(SequenceAggregation):
         :class:`GRUAggregation` is not a permutation-invariant operator.
 
     The GRU is held as :obj:`self.gru`, a
-    :class:`~torch_geometric_gru.recurrence.GRU` (a :class:`torch.nn.GRU`
+    :obj:`torch_geometric_gru.recurrence.GRU` (a :class:`torch.nn.GRU`
     parameter for parameter, that :func:`torch.compile` can trace)
     :obj:`(in_channels, out_channels, batch_first=True, ...)`, so
-    :obj:`state_dict`s load both ways with PyG's
+    state dicts load both ways with PyG's
     :class:`~torch_geometric.nn.aggr.GRUAggregation`. The packed layout of
     the last :obj:`index` seen is cached (keyed on the tensor's identity and
     version), so a static graph is sorted once.
@@ -86,7 +86,7 @@ class GRUAggregation(SequenceAggregation):
             (Triton on CUDA, falling back to cuDNN where Triton is missing
             or the dtype is float64; the hand-written kernel elsewhere),
             :obj:`"triton"`, :obj:`"native"` (the hand-written kernel of
-            :mod:`torch_geometric_gru.kernels.cpu`, any device) or
+            :obj:`torch_geometric_gru.kernels.cpu`, any device) or
             :obj:`"cudnn"` (:class:`torch.nn.GRU` on a
             :class:`~torch.nn.utils.rnn.PackedSequence`; it computes fp32 in
             TF32 on GPUs where cuDNN allows it). All give the same

@@ -107,7 +107,7 @@ class MinGRUAggregation(SequenceAggregation):
     Since the gates do not read :math:`\mathbf{h}`, each step is an affine
     map of the state and a sequence is their composition, computed for all
     nodes at once by a pairwise tree of :math:`\lceil \log_2 T \rceil`
-    vectorised rounds (:func:`affine_reduce`) instead of :math:`T`
+    vectorised rounds (:obj:`affine_reduce`) instead of :math:`T`
     sequential steps. The result equals the sequential definition up to
     floating-point rounding, and keeps every contract of
     :class:`~torch_geometric_gru.GRUAggregation` (order = element order,

@@ -64,7 +64,8 @@ class SequenceAggregation(Aggregation):
     r"""An aggregation that reads the elements of every group (the incoming
     messages of a node) as a sequence, in the order they stand in :obj:`x`,
     and returns one vector per group. Subclasses implement
-    :meth:`sequence_final`: the final state of every sequence of a
+    :meth:`~torch_geometric_gru.SequenceAggregation.sequence_final`: the
+    final state of every sequence of a
     :class:`~torch_geometric_gru.PackedLayout`.
 
     It owns what all such aggregations share: the input checks, a cached
