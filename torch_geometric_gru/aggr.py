@@ -3,7 +3,7 @@ from typing import List, Optional, Union
 
 from torch import Tensor
 
-from torch_geometric_gru._checks import check_channels
+from torch_geometric_gru._checks import check_bool, check_channels
 from torch_geometric_gru.ops.layout import LayoutParts
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.recurrence import GRU, check_kernel, packed_gru
@@ -119,6 +119,8 @@ class GRUAggregation(SequenceAggregation):
             check_channels('out_channels', out_channels)
         super().__init__(in_channels, out_channels or in_channels, **kwargs)
         check_kernel(kernel)
+        check_channels('num_layers', num_layers)
+        check_bool('bidirectional', bidirectional)
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.kernel = kernel
