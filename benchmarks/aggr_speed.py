@@ -43,9 +43,11 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Optional
 
-import torch
-
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+# First, before torch loads: it sets OpenMP's wait policy.
+import cpu_threads  # noqa: E402,F401
+import torch  # noqa: E402
 
 from options import add_threads, description, set_threads  # noqa: E402
 
@@ -262,9 +264,9 @@ def run_child(graph_path: str, method: str, mode: str,
     cmd = [sys.executable, osp.abspath(__file__), '--child', graph_path,
            method, mode, '--channels', str(args.channels), '--hidden',
            str(args.hidden), '--repeats', str(args.repeats), '--budget',
-           str(args.budget)]
-    if args.threads:
-        cmd += ['--threads', str(args.threads)]
+           str(args.budget),
+           # The parent's choice: every method measured with the same.
+           '--threads', str(torch.get_num_threads())]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         print(f'  {method}/{mode} failed: {proc.stderr.strip()[-300:]}',

@@ -1,9 +1,14 @@
 r"""What the accuracy benchmarks share: the neighbour orders they can read,
 the command-line options of the GRU layers, and the model names."""
 import argparse
+import os
 import os.path as osp
 import re
+import sys
 from typing import Sequence
+
+# Before torch: it sets OpenMP's wait policy (see the module).
+from cpu_threads import default_threads
 
 import torch
 
@@ -135,15 +140,29 @@ def add_device(p: argparse.ArgumentParser) -> None:
 
 def add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument('--threads', type=int, default=None,
-                   help='torch threads per process (default: what torch '
-                   'picks, one per core). On a machine busy with other '
-                   'work, 1 avoids oversubscription, which can slow a '
-                   'run by 10x or more')
+                   help='torch threads per process (default: '
+                   '$OMP_NUM_THREADS where set, else the cores that are '
+                   'free when the script starts, at least 1)')
 
 
-def set_threads(args: argparse.Namespace) -> None:
-    if getattr(args, 'threads', None):
-        torch.set_num_threads(args.threads)
+def set_threads(args: argparse.Namespace) -> int:
+    r"""Sets torch's thread count and returns it: :obj:`--threads` where
+    given, else :obj:`$OMP_NUM_THREADS` where set (torch read it), else
+    :func:`cpu_threads.default_threads` (the free cores, reported on
+    stderr): never more threads than free cores, which on a busy machine
+    would slow a run many times over."""
+    threads = getattr(args, 'threads', None)
+    if threads is not None and threads < 1:
+        raise ValueError(f'--threads must be at least 1 (got {threads}); '
+                         f'leave it out to use the free cores')
+    if threads is None:
+        if os.environ.get('OMP_NUM_THREADS'):
+            return torch.get_num_threads()
+        threads = default_threads()
+        print(f'torch threads: {threads} (the free cores now; --threads '
+              f'sets it)', file=sys.stderr)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def plural(count: int, word: str) -> str:

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import torch
+from torch_geometric.data import Data
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..')
 sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
@@ -29,21 +30,24 @@ def needs(*names):
 
 
 def _script(path, argv):
-    old = sys.argv
+    old, threads = sys.argv, torch.get_num_threads()
     sys.argv = [path] + argv
     try:
         return runpy.run_path(path, run_name='__main__')
     finally:
         sys.argv = old
+        torch.set_num_threads(threads)  # A script sets the process's.
 
 
 @contextlib.contextmanager
 def _namespace(module_dir, script='main.py'):
     # The scripts import their siblings by name; load them from their folder.
     sys.path.insert(0, module_dir)
+    threads = torch.get_num_threads()
     try:
         yield runpy.run_path(osp.join(module_dir, script))
     finally:
+        torch.set_num_threads(threads)  # A script sets the process's.
         sys.path.remove(module_dir)
         for name in ('main', 'models', 'train_eval'):
             sys.modules.pop(name, None)
@@ -567,3 +571,166 @@ def test_epoch_timers_wait_for_cuda(monkeypatch):
     assert calls == []
     options.wait_for(torch.device('cuda', 1))
     assert calls == [torch.device('cuda', 1)]
+
+
+@pytest.mark.parametrize('cores,busy,threads', [
+    (2, 0.0, 2),
+    (2, 0.3, 2),  # Background noise: both cores are free.
+    (2, 0.6, 1),  # Less than half of the second core is free.
+    (2, 1.0, 1),
+    (2, 2.0, 1),  # Two busy loops: one thread, never zero.
+    (2, 7.5, 1),  # A load average above the core count.
+    (8, 3.2, 5),
+    (1, 0.0, 1),
+])
+def test_threads_are_the_free_cores(cores, busy, threads):
+    import cpu_threads
+    assert cpu_threads.choose_threads(cores, busy) == threads
+
+
+def test_threads_measure_only_the_usable_cores():
+    import cpu_threads
+
+    # (total, idle) ticks per core, before and after the window: core 0
+    # fully busy, core 1 a quarter busy, core 2 idle but not ours.
+    snapshots = iter([{0: (0, 0), 1: (0, 0), 2: (0, 0)},
+                      {0: (100, 0), 1: (100, 75), 2: (100, 100)}])
+    slept = []
+    busy = cpu_threads.busy_cores([0, 1], read=lambda: next(snapshots),
+                                  sleep=slept.append)
+    assert busy == pytest.approx(1.25) and slept == [cpu_threads.WINDOW]
+    assert cpu_threads.default_threads([0, 1], busy) == 1
+    assert cpu_threads.default_threads([0, 1, 2], busy) == 2
+
+
+def test_threads_without_per_core_times(monkeypatch):
+    import cpu_threads
+
+    def unreadable():
+        raise OSError('no /proc/stat')
+
+    assert cpu_threads.busy_cores([0], read=unreadable) is None
+    # Then the one-minute load average decides:
+    monkeypatch.setattr(cpu_threads, 'busy_cores', lambda cores: None)
+    monkeypatch.setattr(cpu_threads.os, 'getloadavg', lambda: (1.9, 0, 0))
+    assert cpu_threads.default_threads([0, 1]) == 1
+    monkeypatch.setattr(cpu_threads.os, 'getloadavg', lambda: (0.1, 0, 0))
+    assert cpu_threads.default_threads([0, 1]) == 2
+    with pytest.raises(ValueError, match='cores must be at least 1'):
+        cpu_threads.choose_threads(0, 0.0)
+
+
+def test_set_threads_precedence(monkeypatch, capsys):
+    import argparse
+
+    import options
+    calls = []
+    monkeypatch.setattr(options.torch, 'set_num_threads', calls.append)
+    monkeypatch.setattr(options, 'default_threads', lambda: 1)
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    # --threads first:
+    assert options.set_threads(argparse.Namespace(threads=3)) == 3
+    assert calls == [3]
+    # Else the free cores, said on stderr:
+    assert options.set_threads(argparse.Namespace(threads=None)) == 1
+    assert calls == [3, 1]
+    assert 'torch threads: 1' in capsys.readouterr().err
+    # $OMP_NUM_THREADS, which torch already read, is left alone:
+    monkeypatch.setenv('OMP_NUM_THREADS', '2')
+    options.set_threads(argparse.Namespace(threads=None))
+    assert calls == [3, 1]
+    with pytest.raises(ValueError, match='--threads must be at least 1'):
+        options.set_threads(argparse.Namespace(threads=0))
+
+
+def _entry_scripts():
+    for folder, _, files in os.walk(osp.join(ROOT, 'benchmarks')):
+        for name in sorted(files):
+            path = osp.join(folder, name)
+            if name.endswith('.py'):
+                with open(path) as f:
+                    if 'set_threads(args)' in f.read():
+                        yield path
+
+
+@pytest.mark.parametrize('path', list(_entry_scripts()),
+                         ids=lambda p: osp.relpath(p, ROOT))
+def test_scripts_set_the_wait_policy_before_torch_loads(path):
+    # OpenMP reads OMP_WAIT_POLICY once, when torch loads it: a script
+    # that imports anything but the standard library before cpu_threads
+    # would keep the spinning default.
+    import ast
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = ([a.name for a in node.names] if isinstance(
+                node, ast.Import) else [node.module])
+            if 'cpu_threads' in names:
+                return
+            for name in names:
+                assert name.split('.')[0] in sys.stdlib_module_names, (
+                    f'{name} is imported before cpu_threads')
+    pytest.fail('cpu_threads is never imported')
+
+
+def test_cpu_threads_sets_a_passive_wait_policy():
+    code = ('import os, sys; sys.path.insert(0, "benchmarks"); '
+            'import cpu_threads; print(os.environ["OMP_WAIT_POLICY"])')
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_WAIT_POLICY'}
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == 'PASSIVE'
+    env['OMP_WAIT_POLICY'] = 'ACTIVE'  # The caller's choice stands.
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == 'ACTIVE'
+
+
+class _Bar:
+    def __init__(self):
+        self.n, self.postfixes = 0, []
+
+    def update(self, n=1):
+        self.n += n
+
+    def set_postfix(self, refresh=True, **kwargs):
+        self.postfixes.append(kwargs)
+
+
+@pytest.mark.parametrize('patience', [0, 2])
+def test_progress_moves_per_epoch(patience):
+    # One bar step per epoch with the loss and validation accuracy; a run
+    # that stops early moves the bar to its end, so the total stays right.
+    from torch_geometric.nn import GCNConv
+    sys.path.insert(0, osp.join(ROOT, 'benchmarks', 'citation'))
+    try:
+        from train_eval import run
+    finally:
+        sys.path.pop(0)
+    torch.manual_seed(0)
+    data = Data(x=torch.randn(30, 4), edge_index=torch.randint(0, 30, (2, 90)),
+                y=torch.randint(0, 2, (30, )))
+    for i, split in enumerate(('train', 'val', 'test')):
+        data[f'{split}_mask'] = torch.arange(30) % 3 == i
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(4, 2)
+
+        def forward(self, x, edge_index):
+            return self.conv(x, edge_index)
+
+    bar = _Bar()
+    result = run(Net, data, runs=2, epochs=12, lr=0.01, weight_decay=0.0,
+                 patience=patience, progress=bar)
+    assert bar.n == 2 * 12
+    epochs = sum(len(curve) for curve in result['curves'])
+    assert len(bar.postfixes) == epochs
+    if patience:
+        assert epochs < 2 * 12
+    last = bar.postfixes[-1]
+    assert set(last) == {'loss', 'val'}
+    assert float(last['val']) == pytest.approx(result['curves'][1][-1],
+                                               abs=1e-3)

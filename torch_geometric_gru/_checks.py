@@ -45,10 +45,45 @@ def check_channels(name: str, channels: int, lazy: bool = False) -> None:
                          f"(got {channels!r})")
 
 
+def check_bool(name: str, value: bool) -> None:
+    if not isinstance(value, bool) and not (isinstance(value, int)
+                                            and value in (0, 1)):
+        raise TypeError(f"'{name}' must be True or False (got {value!r})")
+
+
+def check_seed(seed: Optional[int]) -> None:
+    if seed is not None and (isinstance(seed, bool)
+                             or not isinstance(seed, int)):
+        raise TypeError(f"'seed' must be an int or None (got {seed!r}); "
+                        f"pass e.g. seed=0")
+
+
+def check_dim_size(dim_size) -> None:
+    r"""Checks a node count: :obj:`None`, or a non-negative integer (a
+    symbolic one under :func:`torch.compile`, or a 0-d integer tensor)."""
+    if dim_size is None or isinstance(dim_size, torch.SymInt):
+        return
+    if isinstance(dim_size, Tensor):
+        if dim_size.numel() == 1 and not dim_size.is_floating_point():
+            return
+    elif isinstance(dim_size, int) and not isinstance(dim_size, bool):
+        if dim_size < 0:
+            raise ValueError(f"'dim_size' must be non-negative (got "
+                             f"{dim_size}); pass the number of nodes")
+        return
+    raise TypeError(f"'dim_size' must be an int, the number of nodes (got "
+                    f"{dim_size!r}); pass e.g. dim_size=int(...)")
+
+
 def check_float(name: str, x: Tensor) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"'{name}' must be a torch.Tensor "
                         f"(got {type(x).__name__})")
+    if x.device.type == 'meta':  # Fake tensors report their real device.
+        raise ValueError(f"'{name}' is on the meta device and holds no "
+                         f"values, which the layer computes with; create it "
+                         f"on a real device (e.g. 'cpu'), or trace the "
+                         f"layer with torch.compile or torch.export")
     if not x.is_floating_point():
         raise DTypeError(f"'{name}' must be a floating-point tensor "
                          f"(got {x.dtype}); convert it with '{name}.float()'")

@@ -3,7 +3,7 @@ from typing import List, Optional, Union
 
 from torch import Tensor
 
-from torch_geometric_gru._checks import check_channels
+from torch_geometric_gru._checks import check_bool, check_channels
 from torch_geometric_gru.ops.layout import LayoutParts
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.recurrence import GRU, check_kernel, packed_gru
@@ -129,15 +129,15 @@ class GRUAggregation(SequenceAggregation):
             check_channels('out_channels', out_channels)
         super().__init__(in_channels, out_channels or in_channels, **kwargs)
         check_kernel(kernel)
-        if not isinstance(checkpoint, bool):
-            raise TypeError(f"'checkpoint' must be True or False (got "
-                            f"{checkpoint!r})")
+        check_channels('num_layers', num_layers)
+        check_bool('bidirectional', bidirectional)
+        check_bool('checkpoint', checkpoint)
         if checkpoint and kernel == 'cudnn':
             raise ValueError("kernel='cudnn' keeps its own states for the "
                              "backward and cannot recompute them; use "
                              "kernel='native' or 'triton' with "
                              "'checkpoint', or drop 'checkpoint'")
-        self.checkpoint = checkpoint
+        self.checkpoint = bool(checkpoint)
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.kernel = kernel

@@ -187,6 +187,11 @@ class GRUConv(MessagePassing):
                              "it cannot aggregate them in chunks; drop "
                              "'decomposed_layers'")
         check_channels('out_channels', out_channels)
+        for width in (in_channels if isinstance(in_channels, (tuple, list))
+                      else (in_channels, )):
+            check_channels('in_channels', width, lazy=True)
+        if edge_dim is not None:
+            check_channels('edge_dim', edge_dim, lazy=True)
         order = dict(positional_encoding=positional_encoding,
                      shuffle=shuffle, num_permutations=num_permutations,
                      max_length=max_length, seed=seed)
@@ -298,6 +303,11 @@ class GRUConv(MessagePassing):
         """
         if isinstance(x, Tensor):
             x = (x, x)
+        if not isinstance(x, (tuple, list)) or len(x) != 2:
+            raise TypeError(f"'x' must be a tensor of node features or a "
+                            f"pair (x_src, x_dst) of a bipartite graph (got "
+                            f"{type(x).__name__}); pass e.g. "
+                            f"'torch.as_tensor(x)'")
         x_src, x_dst = x
         bipartite = x_src is not x_dst
         channels = self._channels()
@@ -391,9 +401,22 @@ class GRUConv(MessagePassing):
                size: Size) -> Tuple[int, int]:
         num_src = x_src.size(0)
         num_dst = num_src if x_dst is None else x_dst.size(0)
+        if size is not None and (not isinstance(size, (tuple, list))
+                                 or len(size) != 2):
+            raise TypeError(f"'size' must be a pair (num_src_nodes, "
+                            f"num_dst_nodes) (got {size!r})")
         if is_sparse(edge_index):  # adj_t is [num_dst, num_src].
             sparse_size = (edge_index.size(1), edge_index.size(0))
             if size is None:
+                dst_rows = num_dst if x_dst is not None else sparse_size[1]
+                if sparse_size != (num_src, dst_rows):
+                    raise ValueError(
+                        f"'edge_index' is a sparse adjacency (adj_t) of "
+                        f"shape [{sparse_size[1]}, {sparse_size[0]}] but "
+                        f"'x' has {num_src} source and {dst_rows} "
+                        f"destination nodes; build adj_t with shape "
+                        f"[{dst_rows}, {num_src}] (num_dst_nodes, "
+                        f"num_src_nodes)")
                 size = sparse_size
             elif tuple(size) != sparse_size:
                 raise ValueError(f"'size' {tuple(size)} does not match the "
@@ -409,7 +432,8 @@ class GRUConv(MessagePassing):
             if (size[1] is not None and x_dst is not None
                     and size[1] != num_dst):
                 raise ValueError(f"'size[1]' is {size[1]} but 'x' has "
-                                 f"{num_dst} destination nodes")
+                                 f"{num_dst} destination nodes; pass "
+                                 f"size=(..., {num_dst})")
             if size[1] is not None:
                 num_dst = size[1]
         return num_src, num_dst
@@ -456,6 +480,7 @@ class GRUConv(MessagePassing):
             raise ValueError(f"The layer was built with edge_dim="
                              f"{self.edge_dim} but got no 'edge_attr'")
         else:
+            check_float('edge_attr', edge_attr)
             if edge_attr.dim() == 1:
                 edge_attr = edge_attr.view(-1, 1)
             check_features('edge_attr', edge_attr, self.edge_dim, 'edge_dim')

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
 
+from torch_geometric_gru._checks import check_channels
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.sequence import SequenceAggregation
 
@@ -133,6 +134,8 @@ class MinGRUAggregation(SequenceAggregation):
     """
     def __init__(self, in_channels: int, out_channels: int,
                  bias: bool = True, **kwargs):
+        check_channels('in_channels', in_channels, lazy=True)
+        check_channels('out_channels', out_channels)
         super().__init__(in_channels, out_channels, **kwargs)
         # One projection for [W_z; W_h]:
         self.lin = Linear(in_channels, 2 * out_channels, bias=bias)

@@ -15,9 +15,14 @@ from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
 from torch_geometric.utils import is_sparse
 
+from torch_geometric_gru._checks import check_channels
 from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.conv import GRUConv
 from torch_geometric_gru.sampling import edge_order
+
+# Options of GRUAggregation that neither GraphSAGE nor SAGEConv takes.
+_AGGR_ONLY = {'kernel', 'bidirectional', 'positional_encoding', 'shuffle',
+              'num_permutations', 'max_length', 'seed'}
 
 
 class _OrderedSAGEConv(SAGEConv):
@@ -305,6 +310,12 @@ class GRUGraphSAGE(_OrderedGNN, GraphSAGE):
         if 'aggr' in kwargs:
             raise TypeError("'GRUGraphSAGE' builds a GRUAggregation per "
                             "layer; pass its options as 'aggr_kwargs'")
+        for name in _AGGR_ONLY.intersection(kwargs):
+            raise TypeError(f"'{name}' is an option of every layer's "
+                            f"GRUAggregation; pass it as "
+                            f"aggr_kwargs=dict({name}=...)")
+        check_channels('hidden_channels', hidden_channels)
+        check_channels('num_layers', num_layers)
         aggr_kwargs = dict(aggr_kwargs or {})
         if aggr_kwargs.get('bidirectional', False):
             raise ValueError("A bidirectional GRUAggregation is twice as "

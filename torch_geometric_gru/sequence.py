@@ -9,10 +9,13 @@ from torch_geometric.nn.aggr import Aggregation
 from torch_geometric_gru._checks import (
     DTypeError,
     autocast_enabled,
+    check_bool,
+    check_dim_size,
     check_features,
     check_float,
     check_index_dtype,
     check_index_range,
+    check_seed,
 )
 from torch_geometric_gru.grouping import keep_first
 from torch_geometric_gru.order import (
@@ -116,6 +119,8 @@ class SequenceAggregation(Aggregation):
         super().__init__()
         check_order_options(positional_encoding, num_permutations,
                             max_length, in_channels)
+        check_bool('shuffle', shuffle)
+        check_seed(seed)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.positional_encoding = positional_encoding
@@ -157,6 +162,15 @@ class SequenceAggregation(Aggregation):
                 f"each row of 'x') or 'ptr' (CSR boundaries); to read all "
                 f"of 'x' as one sequence pass "
                 f"'index=torch.zeros(x.size(0), dtype=torch.long)'")
+        for name, value in (('index', index), ('ptr', ptr)):
+            if value is not None:  # Before PyG's base reads them.
+                check_index_dtype(name, value)
+        check_dim_size(kwargs.get('dim_size', args[0] if args else None))
+        order = kwargs.get('order')
+        if order is not None and not isinstance(order, Tensor):
+            raise TypeError(f"'order' must be a tensor of one sort key per "
+                            f"element (got {type(order).__name__}); pass "
+                            f"e.g. 'torch.as_tensor(order)'")
         return super().__call__(x, index, ptr, *args, **kwargs)
 
     def parameter_dtype(self) -> Optional[torch.dtype]:

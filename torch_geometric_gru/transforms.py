@@ -1,5 +1,6 @@
 r"""Transforms that set the order in which every node reads its incoming
 neighbours (the order of its in-edges in :obj:`edge_index`)."""
+import difflib
 from typing import Callable, Optional, Union
 
 import torch
@@ -9,13 +10,18 @@ from torch_geometric.data.datapipes import functional_transform
 from torch_geometric.data.storage import EdgeStorage
 from torch_geometric.transforms import BaseTransform
 
-from torch_geometric_gru._checks import check_index_range
+from torch_geometric_gru._checks import (
+    check_bool,
+    check_index_range,
+    check_seed,
+)
 from torch_geometric_gru.grouping import group
 
 # Edge-level keys that are not aligned with `edge_index` (supervision).
 _NOT_ALIGNED = {'edge_index', 'edge_label', 'edge_label_index'}
 
 Key = Union[str, Callable[[Union[Data, HeteroData]], Tensor]]
+_KEYS = ('degree', 'id')  # The built-in sort keys.
 
 
 def _check_rank_attr(rank_attr: Optional[str]) -> None:
@@ -24,6 +30,14 @@ def _check_rank_attr(rank_attr: Optional[str]) -> None:
         raise ValueError(f"'rank_attr' must be None or an attribute name "
                          f"that contains 'edge' (so that PyG treats it as "
                          f"edge-level), e.g. 'edge_rank' (got {rank_attr!r})")
+
+
+def _check_data(transform: BaseTransform, data) -> None:
+    if not isinstance(data, (Data, HeteroData)):
+        raise TypeError(f"'{type(transform).__name__}' transforms a Data or "
+                        f"HeteroData object (got {type(data).__name__}); "
+                        f"wrap the edges, e.g. 'Data(edge_index=edge_index, "
+                        f"num_nodes=...)'")
 
 
 def _order_edges(store: EdgeStorage, dst: Tensor, key: Tensor,
@@ -44,6 +58,12 @@ def permute_edges(store: EdgeStorage, perm: Tensor) -> None:
     parent = store._parent()
     for key, value in list(store.items()):
         if key in _NOT_ALIGNED or not store.is_edge_attr(key):
+            if key in ('edge_attr', 'edge_weight') and isinstance(
+                    value, Tensor):  # PyG's edge-level names: misaligned.
+                raise ValueError(
+                    f"'{key}' has shape {tuple(value.shape)} but "
+                    f"'edge_index' has {store.num_edges} edges; it must "
+                    f"hold one row per edge to be reordered with them")
             continue
         if isinstance(value, Tensor):
             dim = parent.__cat_dim__(key, value, store)
@@ -61,10 +81,17 @@ def _edge_index(store: EdgeStorage) -> Optional[Tensor]:
                              "adjacency (e.g. before 'ToSparseTensor')")
         return None
     edge_index = store.edge_index
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"'edge_index' must be a [2, num_edges] tensor (got "
+                        f"{type(edge_index).__name__})")
     if edge_index.dtype not in (torch.long, torch.int):
         raise TypeError(f"'edge_index' must be an integer tensor (got "
                         f"{edge_index.dtype}); convert it with "
                         f"'edge_index.long()'")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"'edge_index' must have shape [2, num_edges] (got "
+                         f"{tuple(edge_index.shape)}); stack source and "
+                         f"destination rows, e.g. 'torch.stack([src, dst])'")
     src_size, dst_size = store.size()
     check_index_range('edge_index[0]', edge_index[0], src_size,
                       'num_src_nodes')
@@ -120,12 +147,21 @@ class SortNeighbors(BaseTransform):
             raise TypeError(f"'key' must be 'degree', 'id', the name of a "
                             f"node attribute or a callable (got "
                             f"{type(key).__name__})")
+        if isinstance(key, str) and key not in _KEYS and (
+                difflib.get_close_matches(key.lower(), _KEYS, cutoff=0.85)):
+            raise ValueError(
+                f"'key' {key!r} is not a built-in key; the built-in keys "
+                f"are {', '.join(map(repr, _KEYS))} (any other string names "
+                f"a node attribute: for an attribute called {key!r}, pass "
+                f"key=lambda data: data[{key!r}])")
+        check_bool('descending', descending)
         self.key = key
         self.descending = descending
         self.rank_attr = rank_attr
 
     def forward(self, data: Union[Data, HeteroData],
                 ) -> Union[Data, HeteroData]:
+        _check_data(self, data)
         sorted_any = False
         for store in data.edge_stores:
             edge_index = _edge_index(store)
@@ -224,6 +260,7 @@ class ShuffleNeighbors(BaseTransform):
     def __init__(self, seed: Optional[int] = None,
                  rank_attr: Optional[str] = 'edge_rank'):
         _check_rank_attr(rank_attr)
+        check_seed(seed)
         self.seed = seed
         self.rank_attr = rank_attr
         self.generator: Optional[torch.Generator] = None
@@ -232,6 +269,7 @@ class ShuffleNeighbors(BaseTransform):
 
     def forward(self, data: Union[Data, HeteroData],
                 ) -> Union[Data, HeteroData]:
+        _check_data(self, data)
         for store in data.edge_stores:
             edge_index = _edge_index(store)
             if edge_index is None:

@@ -30,7 +30,12 @@ def evaluate(model, data) -> Dict[str, float]:
 
 
 def run_once(model, data, epochs: int, lr: float, weight_decay: float,
-             patience: int, make_optimizer: Callable = adam) -> Dict:
+             patience: int, make_optimizer: Callable = adam,
+             progress=None) -> Dict:
+    r"""Trains :obj:`model` for :obj:`epochs` epochs (fewer with
+    :obj:`patience`). A :obj:`progress` bar (:class:`tqdm.tqdm`) moves one
+    step per epoch, shows the training loss and validation accuracy, and
+    is moved to the end of the run when it stops early."""
     optimizer = make_optimizer(model, lr, weight_decay)
     best = dict(val_acc=-1.0, val_loss=float('inf'), test_acc=0.0, epoch=0)
     curve: List[float] = []
@@ -52,8 +57,14 @@ def run_once(model, data, epochs: int, lr: float, weight_decay: float,
                                                    -best['val_loss']):
             best = dict(val_acc=info['val_acc'], val_loss=info['val_loss'],
                         test_acc=info['test_acc'], epoch=epoch)
+        if progress is not None:
+            progress.set_postfix(loss=f'{float(loss.detach()):.3f}',
+                                 val=f'{info["val_acc"]:.3f}', refresh=False)
+            progress.update(1)
         if patience and epoch - best['epoch'] >= patience:
             break
+    if progress is not None and epoch < epochs:
+        progress.update(epochs - epoch)
     return dict(best, curve=curve, epoch_time=train_time / epoch,
                 epochs=epoch)
 
@@ -64,16 +75,14 @@ def run(make: Callable[[], torch.nn.Module], data, runs: int, epochs: int,
     r"""Trains :obj:`runs` models (seeds :obj:`seed`, :obj:`seed + 1`, ...)
     and returns their test accuracies, validation curves and epoch
     times. :obj:`make_optimizer(model, lr, weight_decay)` builds each
-    optimizer (default: :func:`adam`)."""
+    optimizer (default: :func:`adam`). A :obj:`progress` bar moves one step
+    per epoch: give it :obj:`runs * epochs` steps per call."""
     results = []
     for r in range(runs):
         torch.manual_seed(seed + r)
         model = make()
         results.append(run_once(model, data, epochs, lr, weight_decay,
-                                patience, make_optimizer))
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(test=f'{results[-1]["test_acc"]:.3f}')
+                                patience, make_optimizer, progress))
     acc = torch.tensor([r['test_acc'] for r in results])
     return dict(
         test_acc=acc.tolist(),

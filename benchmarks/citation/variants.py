@@ -16,13 +16,15 @@ import os
 import os.path as osp
 import sys
 
-import torch
-import torch.nn.functional as F
-from torch_geometric.nn import Linear
-from tqdm import tqdm
-
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+# First, before torch loads: it sets OpenMP's wait policy.
+import cpu_threads  # noqa: E402,F401
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch_geometric.nn import Linear  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from main import load as main_load  # noqa: E402
 from main import parser as main_parser  # noqa: E402
@@ -186,7 +188,8 @@ def main(argv=None):
     def make():
         return make_model(args, dataset.num_features, dataset.num_classes)
 
-    with tqdm(total=args.runs, desc=f'{args.dataset} gru') as progress:
+    with tqdm(total=args.runs * args.epochs, desc=f'{args.dataset} gru',
+              unit='epoch') as progress:
         result = run(
             make, data, args.runs, args.epochs, args.lr, args.weight_decay,
             args.patience, args.seed, progress, make_optimizer=(

@@ -37,12 +37,14 @@ import sys
 import time
 from typing import Dict
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-from tqdm import tqdm
-
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+
+# First, before torch loads: it sets OpenMP's wait policy.
+import cpu_threads  # noqa: E402,F401
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import Tensor  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from datasets import load_dataset  # noqa: E402
 from options import (  # noqa: E402
