@@ -228,7 +228,7 @@ def test_range_check_runs_once_per_graph(monkeypatch):
         calls.append(name)
         return check(name, *args, **kwargs)
 
-    for module in ('conv', 'layout_cache', 'packing'):
+    for module in ('conv_parts', 'layout_cache', 'packing'):
         monkeypatch.setattr(f'torch_geometric_gru.{module}.check_index_range',
                             spy, raising=False)
     conv = GRUConv(4, 8)

@@ -4,61 +4,28 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 from torch.nn import Parameter
-from torch_geometric import EdgeIndex
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
-from torch_geometric.utils import is_sparse, to_edge_index
 
 from torch_geometric_gru._checks import (
     check_channels,
     check_features,
-    check_float,
-    check_index_dtype,
-    check_index_range,
     check_same_dtype,
 )
-from torch_geometric_gru.aggr import GRUAggregation
-from torch_geometric_gru.mingru import MinGRUAggregation
-from torch_geometric_gru.layout_cache import tensor_key
+from torch_geometric_gru.conv_parts import (
+    EdgeRangeCheck,
+    NoFusedHooks,
+    conv_aggregation,
+    edge_inputs,
+    edge_parts,
+    node_sizes,
+)
 from torch_geometric_gru.sequence import SequenceAggregation
 
 
-_NO_FUSED = ("'GRUConv' has no fused message-and-aggregate path (a GRU reads "
-             "the messages one by one), so these hooks would never fire; "
-             "use register_message_forward_hook or "
-             "register_aggregate_forward_hook")
-_NO_EDGE_UPDATE = ("'GRUConv' has no edge updater, so these hooks would never "
-                   "fire; use register_message_forward_hook")
-
-
-def edge_parts(edge_index: Adj) -> Tuple[Tensor, Tensor, OptTensor]:
-    r"""Returns :obj:`(src, dst, value)` of every edge of :obj:`edge_index`
-    in its storage order: a :obj:`[2, num_edges]` tensor (or
-    :class:`~torch_geometric.EdgeIndex`) holds source and destination rows;
-    a :class:`torch_sparse.SparseTensor` or :class:`torch.sparse.Tensor` is
-    the transposed adjacency :obj:`adj_t` (rows are destinations), as
-    everywhere in PyG."""
-    if is_sparse(edge_index):
-        indices, value = to_edge_index(edge_index)
-        return indices[1], indices[0], value
-    if isinstance(edge_index, EdgeIndex):
-        edge_index = edge_index.as_tensor()
-    if not isinstance(edge_index, Tensor):
-        raise TypeError(f"'edge_index' must be a [2, num_edges] tensor, an "
-                        f"EdgeIndex, a SparseTensor or a torch.sparse tensor "
-                        f"(got {type(edge_index).__name__})")
-    check_index_dtype('edge_index', edge_index)
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"'edge_index' must have shape [2, num_edges] (got "
-                         f"{tuple(edge_index.shape)}); stack source and "
-                         f"destination rows, e.g. "
-                         f"'torch.stack([src, dst])'")
-    return edge_index[0], edge_index[1], None
-
-
-class GRUConv(MessagePassing):
+class GRUConv(NoFusedHooks, MessagePassing):
     r"""The GRU graph convolution: every node reads the messages of its
     incoming neighbours as a sequence, with one shared
     :class:`torch.nn.GRU`, and adds its own transformed features:
@@ -195,25 +162,9 @@ class GRUConv(MessagePassing):
         order = dict(positional_encoding=positional_encoding,
                      shuffle=shuffle, num_permutations=num_permutations,
                      max_length=max_length, seed=seed)
-        if cell == 'gru':
-            aggr = GRUAggregation(out_channels, out_channels,
-                                  num_layers=num_layers,
-                                  bidirectional=bidirectional,
-                                  dropout=dropout, bias=bias, kernel=kernel,
-                                  checkpoint=checkpoint, **order)
-        elif cell == 'mingru':
-            if kernel != 'auto' or checkpoint:
-                raise ValueError("'kernel' and 'checkpoint' are options of "
-                                 "cell='gru'; drop them for cell='mingru'")
-            if num_layers != 1 or bidirectional:
-                raise ValueError("cell='mingru' has one layer and one "
-                                 "direction; drop 'num_layers' and "
-                                 "'bidirectional'")
-            aggr = MinGRUAggregation(out_channels, out_channels, bias=bias,
-                                     **order)
-        else:
-            raise ValueError(f"'cell' must be 'gru' or 'mingru' "
-                             f"(got {cell!r})")
+        aggr = conv_aggregation(cell, out_channels, num_layers,
+                                bidirectional, dropout, bias, kernel,
+                                checkpoint, **order)
         super().__init__(aggr=aggr, **kwargs)
         self.cell = cell
 
@@ -240,23 +191,8 @@ class GRUConv(MessagePassing):
             self.bias = Parameter(torch.empty(out_channels))
         else:
             self.register_parameter('bias', None)
-        self._checked: Optional[tuple] = None
+        self._check_edges = EdgeRangeCheck()
         self.reset_parameters()
-
-    # Hooks without a place in GRUConv: it has no fused message-and-
-    # aggregate kernel and no edge updater. Registering them would be a
-    # silent no-op, so it is an error.
-    def register_message_and_aggregate_forward_pre_hook(self, hook):
-        raise TypeError(_NO_FUSED)
-
-    def register_message_and_aggregate_forward_hook(self, hook):
-        raise TypeError(_NO_FUSED)
-
-    def register_edge_update_forward_pre_hook(self, hook):
-        raise TypeError(_NO_EDGE_UPDATE)
-
-    def register_edge_update_forward_hook(self, hook):
-        raise TypeError(_NO_EDGE_UPDATE)
 
     def reset_parameters(self):
         super().reset_parameters()
@@ -327,9 +263,9 @@ class GRUConv(MessagePassing):
                                  "the roles of 'x' and the rows of "
                                  "'edge_index' instead")
             src, dst = dst, src
-        num_src, num_dst = self._sizes(x_src, x_dst, edge_index, size)
-        edge_attr, edge_weight = self._edge_inputs(edge_attr, edge_weight,
-                                                   value, src.numel())
+        num_src, num_dst = node_sizes(x_src, x_dst, edge_index, size)
+        edge_attr, edge_weight = edge_inputs(edge_attr, edge_weight, value,
+                                             src.numel(), self.edge_dim)
         self._check_edges(src, dst, num_src, num_dst)
 
         h = self.lin(x_src)
@@ -396,109 +332,6 @@ class GRUConv(MessagePassing):
         msg = self.message(h.index_select(0, src), edge_emb, edge_weight)
         return self.aggr_module(msg, dst, dim_size=num_dst, validate=False,
                                 order=order)
-
-    def _sizes(self, x_src: Tensor, x_dst: OptTensor, edge_index: Adj,
-               size: Size) -> Tuple[int, int]:
-        num_src = x_src.size(0)
-        num_dst = num_src if x_dst is None else x_dst.size(0)
-        if size is not None and (not isinstance(size, (tuple, list))
-                                 or len(size) != 2):
-            raise TypeError(f"'size' must be a pair (num_src_nodes, "
-                            f"num_dst_nodes) (got {size!r})")
-        if is_sparse(edge_index):  # adj_t is [num_dst, num_src].
-            sparse_size = (edge_index.size(1), edge_index.size(0))
-            if size is None:
-                dst_rows = num_dst if x_dst is not None else sparse_size[1]
-                if sparse_size != (num_src, dst_rows):
-                    raise ValueError(
-                        f"'edge_index' is a sparse adjacency (adj_t) of "
-                        f"shape [{sparse_size[1]}, {sparse_size[0]}] but "
-                        f"'x' has {num_src} source and {dst_rows} "
-                        f"destination nodes; build adj_t with shape "
-                        f"[{dst_rows}, {num_src}] (num_dst_nodes, "
-                        f"num_src_nodes)")
-                size = sparse_size
-            elif tuple(size) != sparse_size:
-                raise ValueError(f"'size' {tuple(size)} does not match the "
-                                 f"sparse adjacency's (num_src, num_dst) = "
-                                 f"{sparse_size}")
-        if isinstance(edge_index, EdgeIndex) and size is None:
-            size = (edge_index.num_rows, edge_index.num_cols)
-        if size is not None:
-            if size[0] is not None and size[0] != num_src:
-                raise ValueError(f"'size[0]' is {size[0]} but 'x' has "
-                                 f"{num_src} source nodes; pass "
-                                 f"size=({num_src}, ...)")
-            if (size[1] is not None and x_dst is not None
-                    and size[1] != num_dst):
-                raise ValueError(f"'size[1]' is {size[1]} but 'x' has "
-                                 f"{num_dst} destination nodes; pass "
-                                 f"size=(..., {num_dst})")
-            if size[1] is not None:
-                num_dst = size[1]
-        return num_src, num_dst
-
-    def _check_edges(self, src: Tensor, dst: Tensor, num_src: int,
-                     num_dst: int) -> None:
-        # Range checks cost a host sync: run them once per graph. The
-        # references keep the checked memory from being reused meanwhile.
-        # Traced by torch.compile, the `pack` operator checks the ranges.
-        if torch.compiler.is_compiling():
-            return
-        key = tensor_key(src, num_src, num_dst, tensor_key(dst))
-        if (key is not None and self._checked is not None
-                and key == self._checked[0]):
-            return
-        check_index_range('edge_index[0]', src, num_src, 'num_src_nodes')
-        check_index_range('edge_index[1]', dst, num_dst, 'num_dst_nodes')
-        self._checked = None if key is None else (key, src, dst)
-
-    def _edge_inputs(self, edge_attr: OptTensor, edge_weight: OptTensor,
-                     value: OptTensor, num_edges: int,
-                     ) -> Tuple[OptTensor, OptTensor]:
-        r"""Checks the edge features and weights; a sparse adjacency's
-        values are weights (1-D) or features (2-D)."""
-        given = edge_attr is not None
-        if value is not None and value.dim() == 1:
-            if edge_weight is not None:
-                raise ValueError("The sparse adjacency holds edge weights "
-                                 "and 'edge_weight' was given too; pass one")
-            edge_weight = value
-        elif value is not None:
-            if edge_attr is not None:
-                raise ValueError("The sparse adjacency holds edge features "
-                                 "and 'edge_attr' was given too; pass one")
-            edge_attr = value
-        if self.lin_edge is None:
-            if edge_attr is not None:
-                what = ("'edge_attr' was given" if given else
-                        "The sparse adjacency holds edge features")
-                raise ValueError(f"{what} but the layer has no edge "
-                                 f"features; build it with "
-                                 f"edge_dim={edge_attr.size(-1)}")
-        elif edge_attr is None:
-            raise ValueError(f"The layer was built with edge_dim="
-                             f"{self.edge_dim} but got no 'edge_attr'")
-        else:
-            check_float('edge_attr', edge_attr)
-            if edge_attr.dim() == 1:
-                edge_attr = edge_attr.view(-1, 1)
-            check_features('edge_attr', edge_attr, self.edge_dim, 'edge_dim')
-            if edge_attr.size(0) != num_edges:
-                raise ValueError(f"'edge_attr' has {edge_attr.size(0)} rows "
-                                 f"but 'edge_index' has {num_edges} edges")
-        if edge_weight is not None:
-            check_float('edge_weight', edge_weight)
-            if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
-                raise ValueError(f"'edge_weight' must hold one weight per "
-                                 f"edge, shape [{num_edges}] (got "
-                                 f"{tuple(edge_weight.shape)})")
-        return edge_attr, edge_weight
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state['_checked'] = None  # A cache, not state.
-        return state
 
     def __repr__(self) -> str:
         args = [str(self.in_channels), str(self.out_channels)]

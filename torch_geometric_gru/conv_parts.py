@@ -1,0 +1,211 @@
+r"""What :class:`~torch_geometric_gru.GRUConv` delegates: the choice of
+its aggregation, the normalisation and checks of its inputs (edges in any
+of PyG's adjacency types, sizes, edge features and weights, the range
+check once per graph), and the hooks it refuses."""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch_geometric import EdgeIndex
+from torch_geometric.typing import Adj, OptTensor, Size
+from torch_geometric.utils import is_sparse, to_edge_index
+
+from torch_geometric_gru._checks import (
+    check_features,
+    check_float,
+    check_index_dtype,
+    check_index_range,
+)
+from torch_geometric_gru.aggr import GRUAggregation
+from torch_geometric_gru.layout_cache import tensor_key
+from torch_geometric_gru.mingru import MinGRUAggregation
+from torch_geometric_gru.sequence import SequenceAggregation
+
+_NO_FUSED = ("'GRUConv' has no fused message-and-aggregate path (a GRU reads "
+             "the messages one by one), so these hooks would never fire; "
+             "use register_message_forward_hook or "
+             "register_aggregate_forward_hook")
+_NO_EDGE_UPDATE = ("'GRUConv' has no edge updater, so these hooks would never "
+                   "fire; use register_message_forward_hook")
+
+
+def conv_aggregation(cell: str, channels: int, num_layers: int,
+                     bidirectional: bool, dropout: float, bias: bool,
+                     kernel: str, checkpoint: bool,
+                     **order) -> SequenceAggregation:
+    r"""The aggregation of a :class:`~torch_geometric_gru.GRUConv`: a
+    :class:`~torch_geometric_gru.GRUAggregation` for :obj:`cell="gru"`, a
+    :class:`~torch_geometric_gru.MinGRUAggregation` for
+    :obj:`cell="mingru"`, :obj:`channels` wide; :obj:`order` holds the
+    order options."""
+    if cell == 'gru':
+        return GRUAggregation(channels, channels, num_layers=num_layers,
+                              bidirectional=bidirectional, dropout=dropout,
+                              bias=bias, kernel=kernel,
+                              checkpoint=checkpoint, **order)
+    if cell == 'mingru':
+        if kernel != 'auto' or checkpoint:
+            raise ValueError("'kernel' and 'checkpoint' are options of "
+                             "cell='gru'; drop them for cell='mingru'")
+        if num_layers != 1 or bidirectional:
+            raise ValueError("cell='mingru' has one layer and one "
+                             "direction; drop 'num_layers' and "
+                             "'bidirectional'")
+        return MinGRUAggregation(channels, channels, bias=bias, **order)
+    raise ValueError(f"'cell' must be 'gru' or 'mingru' (got {cell!r})")
+
+
+def edge_parts(edge_index: Adj) -> Tuple[Tensor, Tensor, OptTensor]:
+    r"""Returns :obj:`(src, dst, value)` of every edge of :obj:`edge_index`
+    in its storage order: a :obj:`[2, num_edges]` tensor (or
+    :class:`~torch_geometric.EdgeIndex`) holds source and destination rows;
+    a :class:`torch_sparse.SparseTensor` or :class:`torch.sparse.Tensor` is
+    the transposed adjacency :obj:`adj_t` (rows are destinations), as
+    everywhere in PyG."""
+    if is_sparse(edge_index):
+        indices, value = to_edge_index(edge_index)
+        return indices[1], indices[0], value
+    if isinstance(edge_index, EdgeIndex):
+        edge_index = edge_index.as_tensor()
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"'edge_index' must be a [2, num_edges] tensor, an "
+                        f"EdgeIndex, a SparseTensor or a torch.sparse tensor "
+                        f"(got {type(edge_index).__name__})")
+    check_index_dtype('edge_index', edge_index)
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"'edge_index' must have shape [2, num_edges] (got "
+                         f"{tuple(edge_index.shape)}); stack source and "
+                         f"destination rows, e.g. "
+                         f"'torch.stack([src, dst])'")
+    return edge_index[0], edge_index[1], None
+
+
+def node_sizes(x_src: Tensor, x_dst: OptTensor, edge_index: Adj,
+               size: Size) -> Tuple[int, int]:
+    r"""The numbers of source and destination nodes, from the features,
+    the adjacency's own size and :obj:`size`, which must agree."""
+    num_src = x_src.size(0)
+    num_dst = num_src if x_dst is None else x_dst.size(0)
+    if size is not None and (not isinstance(size, (tuple, list))
+                             or len(size) != 2):
+        raise TypeError(f"'size' must be a pair (num_src_nodes, "
+                        f"num_dst_nodes) (got {size!r})")
+    if is_sparse(edge_index):  # adj_t is [num_dst, num_src].
+        sparse_size = (edge_index.size(1), edge_index.size(0))
+        if size is None:
+            dst_rows = num_dst if x_dst is not None else sparse_size[1]
+            if sparse_size != (num_src, dst_rows):
+                raise ValueError(
+                    f"'edge_index' is a sparse adjacency (adj_t) of "
+                    f"shape [{sparse_size[1]}, {sparse_size[0]}] but "
+                    f"'x' has {num_src} source and {dst_rows} "
+                    f"destination nodes; build adj_t with shape "
+                    f"[{dst_rows}, {num_src}] (num_dst_nodes, "
+                    f"num_src_nodes)")
+            size = sparse_size
+        elif tuple(size) != sparse_size:
+            raise ValueError(f"'size' {tuple(size)} does not match the "
+                             f"sparse adjacency's (num_src, num_dst) = "
+                             f"{sparse_size}")
+    if isinstance(edge_index, EdgeIndex) and size is None:
+        size = (edge_index.num_rows, edge_index.num_cols)
+    if size is not None:
+        if size[0] is not None and size[0] != num_src:
+            raise ValueError(f"'size[0]' is {size[0]} but 'x' has "
+                             f"{num_src} source nodes; pass "
+                             f"size=({num_src}, ...)")
+        if (size[1] is not None and x_dst is not None
+                and size[1] != num_dst):
+            raise ValueError(f"'size[1]' is {size[1]} but 'x' has "
+                             f"{num_dst} destination nodes; pass "
+                             f"size=(..., {num_dst})")
+        if size[1] is not None:
+            num_dst = size[1]
+    return num_src, num_dst
+
+
+def edge_inputs(edge_attr: OptTensor, edge_weight: OptTensor,
+                value: OptTensor, num_edges: int, edge_dim: Optional[int],
+                ) -> Tuple[OptTensor, OptTensor]:
+    r"""Checks the edge features and weights of a layer built with
+    :obj:`edge_dim` (:obj:`None`: no edge features); a sparse adjacency's
+    values :obj:`value` are weights (1-D) or features (2-D)."""
+    given = edge_attr is not None
+    if value is not None and value.dim() == 1:
+        if edge_weight is not None:
+            raise ValueError("The sparse adjacency holds edge weights "
+                             "and 'edge_weight' was given too; pass one")
+        edge_weight = value
+    elif value is not None:
+        if edge_attr is not None:
+            raise ValueError("The sparse adjacency holds edge features "
+                             "and 'edge_attr' was given too; pass one")
+        edge_attr = value
+    if edge_dim is None:
+        if edge_attr is not None:
+            what = ("'edge_attr' was given" if given else
+                    "The sparse adjacency holds edge features")
+            raise ValueError(f"{what} but the layer has no edge "
+                             f"features; build it with "
+                             f"edge_dim={edge_attr.size(-1)}")
+    elif edge_attr is None:
+        raise ValueError(f"The layer was built with edge_dim="
+                         f"{edge_dim} but got no 'edge_attr'")
+    else:
+        check_float('edge_attr', edge_attr)
+        if edge_attr.dim() == 1:
+            edge_attr = edge_attr.view(-1, 1)
+        check_features('edge_attr', edge_attr, edge_dim, 'edge_dim')
+        if edge_attr.size(0) != num_edges:
+            raise ValueError(f"'edge_attr' has {edge_attr.size(0)} rows "
+                             f"but 'edge_index' has {num_edges} edges")
+    if edge_weight is not None:
+        check_float('edge_weight', edge_weight)
+        if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
+            raise ValueError(f"'edge_weight' must hold one weight per "
+                             f"edge, shape [{num_edges}] (got "
+                             f"{tuple(edge_weight.shape)})")
+    return edge_attr, edge_weight
+
+
+class EdgeRangeCheck:
+    r"""Checks that the edges' sources and destinations are in range, once
+    per graph: range checks cost a host sync, so the last checked pair of
+    tensors is remembered (by memory and version counter; the references
+    keep that memory from being reused meanwhile). Traced by
+    :func:`torch.compile`, it checks nothing: the :obj:`pack` operator
+    checks the ranges there. Not pickled: a cache, not state."""
+    def __init__(self):
+        self._checked: Optional[tuple] = None
+
+    def __call__(self, src: Tensor, dst: Tensor, num_src: int,
+                 num_dst: int) -> None:
+        if torch.compiler.is_compiling():
+            return
+        key = tensor_key(src, num_src, num_dst, tensor_key(dst))
+        if (key is not None and self._checked is not None
+                and key == self._checked[0]):
+            return
+        check_index_range('edge_index[0]', src, num_src, 'num_src_nodes')
+        check_index_range('edge_index[1]', dst, num_dst, 'num_dst_nodes')
+        self._checked = None if key is None else (key, src, dst)
+
+    def __getstate__(self) -> dict:
+        return {'_checked': None}
+
+
+class NoFusedHooks:
+    r"""Refuses the hooks that have no place in a conv without a fused
+    message-and-aggregate kernel and without an edge updater: registering
+    them would be a silent no-op."""
+    def register_message_and_aggregate_forward_pre_hook(self, hook):
+        raise TypeError(_NO_FUSED)
+
+    def register_message_and_aggregate_forward_hook(self, hook):
+        raise TypeError(_NO_FUSED)
+
+    def register_edge_update_forward_pre_hook(self, hook):
+        raise TypeError(_NO_EDGE_UPDATE)
+
+    def register_edge_update_forward_hook(self, hook):
+        raise TypeError(_NO_EDGE_UPDATE)
