@@ -6,6 +6,8 @@ import torch
 from torch import Tensor
 
 from torch_geometric_gru.grouping import keep_first
+from torch_geometric_gru.ops.layout import register
+from torch_geometric_gru.packing import PackedLayout
 
 
 def random_keys(num: int, generator: Optional[torch.Generator],
@@ -54,3 +56,37 @@ def replicate(index: Tensor, num_groups: int,
     shift = torch.arange(copies, device=index.device) * num_groups
     groups = (index.view(1, -1) + shift.view(-1, 1)).view(-1)
     return elements.repeat(copies), groups
+
+
+def random_plan(index: Tensor, num_nodes: int, copies: int,
+                order: Optional[Tensor], max_num_elements: Optional[int],
+                max_length: Optional[int], shuffle: bool,
+                generator: Optional[torch.Generator],
+                ) -> Tuple[PackedLayout, Tensor]:
+    r"""The layout of a random reading of the elements (grouped by
+    :obj:`index`, sorted by :obj:`order` within each group): :obj:`copies`
+    copies of every group (groups :obj:`k * num_nodes + i`), each cut to
+    its first :obj:`max_num_elements` elements, then to a random subset of
+    at most :obj:`max_length`, then read in a random order if
+    :obj:`shuffle`. Returns the layout and the element each packed row
+    reads."""
+    elements, groups = replicate(index.long(), num_nodes, copies)
+    num_groups = num_nodes * copies
+    key = None if order is None else order.index_select(0, elements)
+
+    def select(mask: Tensor) -> None:
+        nonlocal elements, groups, key
+        elements, groups = elements[mask], groups[mask]
+        key = None if key is None else key[mask]
+
+    if max_num_elements is not None:  # The first ones, then a subset.
+        select(keep_first(groups, num_groups, max_num_elements, key))
+    if max_length is not None:
+        select(random_subset(groups, num_groups, max_length, generator))
+    if shuffle:
+        perm = torch.sort(random_keys(groups.numel(), generator,
+                                      groups.device)).indices
+        elements, groups, key = elements[perm], groups[perm], None
+    layout = register(PackedLayout(groups, num_groups, validate=False,
+                                   order=key))
+    return layout, elements.index_select(0, layout.perm)

@@ -17,19 +17,12 @@ from torch_geometric_gru._checks import (
     check_index_range,
     check_seed,
 )
-from torch_geometric_gru.grouping import keep_first
-from torch_geometric_gru.order import (
-    random_keys,
-    random_subset,
-    replicate,
-    sinusoidal_encoding,
-)
+from torch_geometric_gru.order import random_plan, sinusoidal_encoding
 from torch_geometric_gru.layout_cache import LayoutCache
 from torch_geometric_gru.ops.layout import (
     LayoutParts,
     as_layout,
     pack_layout,
-    register,
 )
 from torch_geometric_gru.packing import PackedLayout
 
@@ -361,31 +354,12 @@ class SequenceAggregation(Aggregation):
             return layout, src, 1
 
         # A random plan: built anew at every call, from the checked input.
-        num_nodes = layout.num_nodes
         if index is None:
             index = _index_of(ptr, num_elements)
-        index = index.long()
-        elements, groups = replicate(index, num_nodes, copies)
-        num_groups = num_nodes * copies
-        key = None if order is None else order.index_select(0, elements)
-
-        def select(mask: Tensor) -> None:
-            nonlocal elements, groups, key
-            elements, groups = elements[mask], groups[mask]
-            key = None if key is None else key[mask]
-
-        if max_num_elements is not None:  # The first ones, then a subset.
-            select(keep_first(groups, num_groups, max_num_elements, key))
-        if subset:
-            select(random_subset(groups, num_groups, self.max_length,
-                                 self.generator))
-        if shuffle:
-            perm = torch.sort(random_keys(groups.numel(), self.generator,
-                                          groups.device)).indices
-            elements, groups, key = elements[perm], groups[perm], None
-        layout = register(PackedLayout(groups, num_groups, validate=False,
-                                       order=key))
-        src = elements.index_select(0, layout.perm)
+        layout, src = random_plan(index, layout.num_nodes, copies, order,
+                                  max_num_elements,
+                                  self.max_length if subset else None,
+                                  shuffle, self.generator)
         if x_index is not None:
             src = x_index.long().index_select(0, src)
         return layout, src, copies
