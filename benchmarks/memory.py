@@ -582,6 +582,11 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
                                            args.hidden, args.repeats)
             else:
                 row['runs'][key] = run_child(spec, model, mode, args)
+            found = row['runs'][key]
+            tqdm.write(f'E = {label} {key}: ' + (
+                found['skipped'] if 'skipped' in found else
+                f'{found["peak_bytes"] / num_edges:,.0f} B/edge, '
+                f'{fmt_time(found["time"])}'))
         results.append(row)
 
     report = render(results, args)
