@@ -73,7 +73,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from options import description  # noqa: E402
+from options import description, stored_args  # noqa: E402
 
 MODELS = {
     'sage': 'SAGEConv (mean)',
@@ -582,6 +582,11 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
                                            args.hidden, args.repeats)
             else:
                 row['runs'][key] = run_child(spec, model, mode, args)
+            found = row['runs'][key]
+            tqdm.write(f'E = {label} {key}: ' + (
+                found['skipped'] if 'skipped' in found else
+                f'{found["peak_bytes"] / num_edges:,.0f} B/edge, '
+                f'{fmt_time(found["time"])}'))
         results.append(row)
 
     report = render(results, args)
@@ -592,7 +597,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
             f.write(report)
         with open(osp.splitext(args.out)[0] + '.json', 'w') as f:
             json.dump(dict(results=results, machine=machine(args.threads),
-                           args=vars(args)), f, indent=1)
+                           args=stored_args(args)), f, indent=1)
     return results
 
 
