@@ -27,11 +27,13 @@ hop-ordered batch (:func:`hop_counts`).
 
 Every (model, trimming) pair runs in its own process: it loads the graph the
 parent generated, draws the same batches (same seed; the parent checks
-their fingerprints) and measures, per batch after :obj:`--warmup` batches:
-the sampling time (:obj:`next(iter(loader))`), the training step (forward,
-loss, backward, optimizer step) and the packed layout of every layer's
-graph (:meth:`torch_geometric_gru.PackedLayout.from_index` with the order,
-as each GRU layer builds it once per batch). Medians over the batches are
+their fingerprints) and measures, per batch after :obj:`--warmup` batches,
+in CPU time of the process (one thread: robust to other work on a shared
+machine; the step's wall time is reported beside it): the sampling time
+(:obj:`next(iter(loader))`), the training step (forward, loss, backward,
+optimizer step) and the packed layout of every layer's graph
+(:meth:`torch_geometric_gru.PackedLayout.from_index` with the order, as
+each GRU layer builds it once per batch). Medians over the batches are
 reported. Usage::
 
     python benchmarks/scale.py --out docs/results/scale.md
@@ -192,8 +194,8 @@ def worker(spec: Dict) -> Dict:
     gru = spec['model'] != 'sage'
 
     total = spec['warmup'] + spec['batches']
-    rows = dict(sample=[], step=[], layout=[], empty=[], nodes=[], edges=[],
-                loss=[])
+    rows = dict(sample=[], step=[], wall=[], layout=[], empty=[], nodes=[],
+                edges=[], loss=[])
     fingerprint = 0
     # The batches draw from the global generator: seeded after the model's
     # initialisation, they are the same whatever the model.
@@ -204,11 +206,11 @@ def worker(spec: Dict) -> Dict:
         from tqdm import tqdm
         progress = tqdm(total=total, desc=spec['label'], leave=False)
     for b in range(total):
-        t = time.perf_counter()
+        t = time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             batch = next(batches)
-        sample = time.perf_counter() - t
+        sample = time.process_time() - t
         fingerprint += int(batch.n_id.sum()) * (b + 1) + int(batch.e_id.sum())
         nodes, edges = hop_counts(batch, num_layers)
         kwargs = {}
@@ -219,27 +221,29 @@ def worker(spec: Dict) -> Dict:
         if gru:
             kwargs['order'] = order
 
-        t = time.perf_counter()
+        t, wall = time.process_time(), time.perf_counter()
         optimizer.zero_grad()
         out = model(batch.x, batch.edge_index, **kwargs)
         loss = torch.nn.functional.cross_entropy(
             head(out[:batch.batch_size]), batch.y[:batch.batch_size])
         loss.backward()
         optimizer.step()
-        step = time.perf_counter() - t
+        step = time.process_time() - t
+        wall = time.perf_counter() - wall
 
         layout = 0.0
         if gru:  # Every GRU layer builds the layout of its graph once.
             for dst, size in _layer_graphs(batch, num_layers, spec['trim'],
                                            nodes, edges):
-                t = time.perf_counter()
+                t = time.process_time()
                 PackedLayout.from_index(dst, size, order=order[:dst.numel()])
-                layout += time.perf_counter() - t
+                layout += time.process_time() - t
         degree = torch.bincount(batch.edge_index[1],
                                 minlength=batch.num_nodes)
         if b >= spec['warmup']:
             rows['sample'].append(sample)
             rows['step'].append(step)
+            rows['wall'].append(wall)
             rows['layout'].append(layout)
             rows['empty'].append(float((degree == 0).double().mean()))
             rows['nodes'].append(batch.num_nodes)
@@ -280,7 +284,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--hidden', type=int, default=256,
                    help='hidden channels H of every layer')
     p.add_argument('--classes', type=int, default=16)
-    p.add_argument('--batches', type=int, default=5,
+    p.add_argument('--batches', type=int, default=3,
                    help='measured batches (after the warm-up)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--models', nargs='+', default=list(MODELS),
@@ -322,11 +326,14 @@ def table(args: argparse.Namespace, results: Dict, graph: Dict,
         f'{len(args.num_neighbors)} layers + a linear head, Adam. '
         f'Medians over {args.batches} batches after {args.warmup} '
         f'warm-up; a batch has {first["nodes"]:,.0f} nodes and '
-        f'{first["edges"]:,.0f} edges (medians). Command: `{command}`',
+        f'{first["edges"]:,.0f} edges (medians). The run took '
+        f'{graph["run_seconds"] / 60:.1f} min on the clock. '
+        f'Command: `{command}`',
         '',
         '| model | trimmed | sampling | step | vs GraphSAGE (mean) | '
-        'layout | layout / step | nodes without in-edges | peak RSS |',
-        '|---|---|---|---|---|---|---|---|---|',
+        'layout | layout / step | step (wall) | nodes without in-edges | '
+        'peak RSS |',
+        '|---|---|---|---|---|---|---|---|---|---|',
     ]
     for (model, trim), r in results.items():
         base = results.get(('sage', trim))
@@ -338,9 +345,13 @@ def table(args: argparse.Namespace, results: Dict, graph: Dict,
         lines.append(
             f'| {MODELS[model]} | {trim} | {_fmt_ms(r["sample"])} | '
             f'{_fmt_ms(r["step"])} | {ratio} | {layout} | {share} | '
-            f'{100 * r["empty"]:.0f}% | {r["peak_rss"] / 2**30:.2f} GB |')
+            f'{_fmt_ms(r["wall"])} | {100 * r["empty"]:.0f}% | '
+            f'{r["peak_rss"] / 2**30:.2f} GB |')
     lines += [
         '',
+        'Times are CPU times of the process (one thread, so they count '
+        'its work whatever else runs on the machine); step (wall): the '
+        'same step on the clock. '
         'Step: forward, loss on the seeds, backward, Adam step (the GRU '
         'models with `order=edge_order(batch)`). Ratios are against '
         'GraphSAGE (mean) with the same trimming. Layout: '
@@ -377,6 +388,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     command = 'python benchmarks/scale.py ' + ' '.join(
         sys.argv[1:] if argv is None else argv)
     results: Dict = {}
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix='tggru-scale-') as tmp:
         t = time.perf_counter()
         edge_index = power_law_graph(args.num_nodes, args.num_edges,
@@ -419,6 +431,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     prints = {r['fingerprint'] for r in results.values()}
     if len(prints) != 1:
         raise RuntimeError('The processes sampled different batches')
+    graph['run_seconds'] = time.perf_counter() - start
     text = table(args, results, graph, command)
     print(text)
     if args.out:
