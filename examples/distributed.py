@@ -17,7 +17,15 @@ ranks wait.
 
 The processes are started with :func:`torch.multiprocessing.spawn` on one
 machine, each with one torch thread, and meet at a free TCP port found at
-start (or ``--port``). ``--root`` is a folder holding ``Cora/raw`` (PyG's
+start (or ``--port``). Launched by ``torchrun`` instead, every process
+runs one rank (``--world-size`` is then torchrun's), on one machine or
+several::
+
+    torchrun --nproc_per_node=2 examples/distributed.py
+    # Two machines, run on each with its --node_rank:
+    torchrun --nnodes=2 --node_rank=0 --nproc_per_node=2 \
+        --master_addr=10.0.0.1 --master_port=29500 examples/distributed.py
+ ``--root`` is a folder holding ``Cora/raw`` (PyG's
 raw Planetoid files; by default the copy embedded in
 ``benchmarks/embedded``); nothing is downloaded. The graph and its features
 are replicated in every process; past one machine's memory, see
@@ -104,8 +112,8 @@ def evaluate(model: GRUGNN, data: Data, batch_size: int) -> dict:
 
 def run(rank: int, world_size: int, args: argparse.Namespace,
         root: str) -> None:
-    os.environ['MASTER_ADDR'] = '127.0.0.1'
-    os.environ['MASTER_PORT'] = str(args.port)
+    os.environ.setdefault('MASTER_ADDR', '127.0.0.1')  # torchrun sets both.
+    os.environ.setdefault('MASTER_PORT', str(args.port))
     torch.set_num_threads(1)  # One core per rank.
     dist.init_process_group('gloo', rank=rank, world_size=world_size)
 
@@ -199,7 +207,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parser().parse_args(argv)
-    if args.port == 0:
+    torchrun = 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
+    if args.port == 0 and not torchrun:
         args.port = free_port()
     # Planetoid writes a 'processed' folder: work on a writable copy, which
     # is removed at the end.
@@ -207,8 +216,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         shutil.copytree(os.path.join(args.root, 'Cora', 'raw'),
                         os.path.join(root, 'Cora', 'raw'))
         Planetoid(root, 'Cora')  # Process once, before the ranks start.
-        mp.spawn(run, args=(args.world_size, args, root),
-                 nprocs=args.world_size, join=True)
+        if torchrun:  # This process is one rank.
+            run(int(os.environ['RANK']), int(os.environ['WORLD_SIZE']),
+                args, root)
+        else:
+            mp.spawn(run, args=(args.world_size, args, root),
+                     nprocs=args.world_size, join=True)
 
 
 if __name__ == '__main__':
