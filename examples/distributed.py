@@ -112,8 +112,6 @@ def evaluate(model: GRUGNN, data: Data, batch_size: int) -> dict:
 
 def run(rank: int, world_size: int, args: argparse.Namespace,
         root: str) -> None:
-    os.environ.setdefault('MASTER_ADDR', '127.0.0.1')  # torchrun sets both.
-    os.environ.setdefault('MASTER_PORT', str(args.port))
     torch.set_num_threads(1)  # One core per rank.
     dist.init_process_group('gloo', rank=rank, world_size=world_size)
 
@@ -198,7 +196,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--lr', type=float, default=0.01)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--port', type=int, default=0,
-                   help='TCP port of the rendezvous (default: a free one)')
+                   help='TCP port of the rendezvous (default: a free one; '
+                   "under torchrun, torchrun's --master_port)")
     p.add_argument('--out', default=None,
                    help="save rank 0's record here (torch.save): losses, "
                    'accuracies, epoch times, every rank\'s final weights')
@@ -208,7 +207,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parser().parse_args(argv)
     torchrun = 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
-    if args.port == 0 and not torchrun:
+    if args.port == 0:
         args.port = free_port()
     # Planetoid writes a 'processed' folder: work on a writable copy, which
     # is removed at the end.
@@ -219,7 +218,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         if torchrun:  # This process is one rank.
             run(int(os.environ['RANK']), int(os.environ['WORLD_SIZE']),
                 args, root)
-        else:
+        else:  # The ranks meet here (torchrun sets both itself).
+            os.environ['MASTER_ADDR'] = '127.0.0.1'
+            os.environ['MASTER_PORT'] = str(args.port)
             mp.spawn(run, args=(args.world_size, args, root),
                      nprocs=args.world_size, join=True)
 
