@@ -13,11 +13,12 @@ import sys
 import pytest
 import torch
 from torch_geometric.data import Data
+from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..')
 sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
 
-from datasets import dataset_available, dataset_source  # noqa: E402
+from datasets import dataset_available  # noqa: E402
 
 
 def needs(*names):
@@ -316,13 +317,77 @@ def test_profile_script(capsys):
     assert 'GRULayer.backward.steps' in capsys.readouterr().out
 
 
+needs_sampler = pytest.mark.skipif(
+    not (WITH_PYG_LIB or WITH_TORCH_SPARSE),
+    reason="NeighborLoader needs a sampler backend: pip install "
+    "--find-links ../shared/wheels torch-scatter==2.1.2 "
+    "torch-sparse==0.6.18 (or pyg-lib, see PyG's install guide)")
+
+SCALE_TINY = ['--num-nodes', '2000', '--num-edges', '20000', '--batch-size',
+              '64', '--batches', '2', '--warmup', '1', '--channels', '8',
+              '--hidden', '16', '--no-progress']
+
+
+def _scale(argv):
+    with _namespace(osp.join(ROOT, 'benchmarks'), 'scale.py') as ns:
+        return ns['main'](argv)
+
+
+def _check_scale(run, models, out):
+    table = out.read_text()
+    assert table == run['table']
+    rows = [line.split(' | ') for line in table.splitlines()
+            if line.startswith('| G')]
+    names = {'sage': 'GraphSAGE (mean, PyG)', 'gru': 'GRUGNN',
+             'sage-gru': 'GRUGraphSAGE'}
+    assert [(r[0][2:], r[1]) for r in rows] == [
+        (names[m], trim) for m in models for trim in ('no', 'yes')]
+    for row in rows:
+        if row[0] == '| GraphSAGE (mean, PyG)':
+            assert row[4] == '1.00×' and row[6] == '—'
+        else:
+            assert float(row[4][:-1]) > 0 and row[6].endswith('%')
+    for model in models:
+        full = run['results'][(model, 'no')]
+        trimmed = run['results'][(model, 'yes')]
+        # The same batches and the same initial weights: trimming is exact,
+        # so the first step's loss is the same.
+        assert full['fingerprint'] == trimmed['fingerprint']
+        assert full['loss'][0] == pytest.approx(trimmed['loss'][0],
+                                                abs=1e-5)
+        assert 0 < full['empty'] < 1
+
+
+@needs_sampler
+def test_scale_script(tmp_path):
+    out = tmp_path / 'scale.md'
+    run = _scale(SCALE_TINY + ['--in-process', '--out', str(out)])
+    _check_scale(run, ['sage', 'gru', 'sage-gru'], out)
+    assert 'in one process' in run['table']
+    # The generator: seeded, no self-loops or duplicates, hubs on both
+    # sides (a power law, not near-Poisson degrees).
+    with _namespace(osp.join(ROOT, 'benchmarks'), 'scale.py') as ns:
+        graph = ns['power_law_graph']
+        edge_index = graph(2000, 20000, seed=1)
+        assert torch.equal(edge_index, graph(2000, 20000, seed=1))
+        assert not torch.equal(edge_index, graph(2000, 20000, seed=2))
+    src, dst = edge_index
+    assert not bool((src == dst).any())
+    assert torch.unique(src * 2000 + dst).numel() == src.numel()
+    mean = src.numel() / 2000
+    for side in (src, dst):
+        assert int(torch.bincount(side).max()) > 20 * mean
+
+
 @pytest.mark.slow
-@needs('Cora')
-def test_distributed_example(tmp_path):
-    subprocess.run([
-        sys.executable, osp.join(ROOT, 'examples', 'distributed.py'),
-        '--root', dataset_source('Cora'), '--epochs', '2', '--port', '29541'
-    ], check=True, capture_output=True, timeout=600)
+@needs_sampler
+def test_scale_script_in_processes(tmp_path):
+    # One process per model, as the table is measured: they sample the
+    # same batches (main checks their fingerprints).
+    out = tmp_path / 'scale.md'
+    run = _scale(SCALE_TINY + ['--models', 'sage', 'gru', '--out',
+                               str(out)])
+    _check_scale(run, ['sage', 'gru'], out)
 
 
 def _readme_blocks():
