@@ -19,7 +19,7 @@ import os
 import os.path as osp
 import warnings
 from types import ModuleType
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -39,24 +39,28 @@ def enabled() -> bool:
     return value not in ('0', 'false', 'no', 'off')
 
 
-def _flags() -> list:
-    # The ATen vector types pick their instruction set from these macros;
-    # AVX2 (with FMA) where PyTorch itself runs AVX2 or AVX-512 kernels.
-    flags = ['-O3']
+def _flags() -> Tuple[str, List[str]]:
+    r"""The build's name suffix and compiler flags: the ATen vector types
+    pick their instruction set from these macros, set here to the one that
+    PyTorch's own kernels use on this CPU (AVX-512 or AVX2, with the same
+    flags as PyTorch's build), else the portable default."""
     try:
         capability = torch.backends.cpu.get_cpu_capability()
     except Exception:  # Older PyTorch, or no CPU capability reported.
         capability = 'DEFAULT'
-    if capability in ('AVX2', 'AVX512'):
-        flags += ['-mavx2', '-mfma', '-DCPU_CAPABILITY=AVX2',
-                  '-DCPU_CAPABILITY_AVX2']
-    return flags
+    if capability == 'AVX512':
+        return 'avx512', ['-O3', '-mavx512f', '-mavx512bw', '-mavx512vl',
+                          '-mavx512dq', '-mfma', '-DCPU_CAPABILITY=AVX512',
+                          '-DCPU_CAPABILITY_AVX512']
+    if capability == 'AVX2':
+        return 'avx2', ['-O3', '-mavx2', '-mfma', '-DCPU_CAPABILITY=AVX2',
+                        '-DCPU_CAPABILITY_AVX2']
+    return 'default', ['-O3']
 
 
 def _build() -> ModuleType:
     from torch.utils.cpp_extension import load
-    flags = _flags()
-    suffix = 'avx2' if '-mavx2' in flags else 'default'
+    suffix, flags = _flags()
     return load(name=f'torch_geometric_gru_cpu_{suffix}', sources=[SOURCE],
                 extra_cflags=flags, verbose=False)
 
