@@ -171,9 +171,11 @@ void forward_rows(at::Tensor window, int64_t start, int64_t stop,
   });
 }
 
-// One backward step's gate math for one row: from the gate row g = [r, z,
-// W_hn h + b_hn, s] and the incoming dh, writes c = [d pre-r, d pre-z,
-// d(W_hn h + b_hn), z dh] and a = d pre-n (see cpu.py's _gate_derivatives).
+// One backward step's gate math for one row: from the gate row as the
+// forward's step GEMM left it (g = [pre-r, pre-z, W_hn h + b_hn, pre-s /
+// 2 ...], see forward_row; the gates are recomputed here, fused) and the
+// incoming dh, writes c = [d pre-r, d pre-z, d(W_hn h + b_hn), z dh] and
+// a = d pre-n (see cpu.py's _gate_derivatives).
 template <typename scalar_t>
 inline void backward_row(const scalar_t* g, const scalar_t* u_prev,
                          const scalar_t* dh_in, const scalar_t* grad,
@@ -186,10 +188,10 @@ inline void backward_row(const scalar_t* g, const scalar_t* u_prev,
     if (grad != nullptr) {
       dh = dh + Vec::loadu(grad + j, m);
     }
-    Vec r = Vec::loadu(g + j, m);
-    Vec z = Vec::loadu(g + hidden + j, m);
+    Vec r = sigmoid(Vec::loadu(g + j, m));
+    Vec z = sigmoid(Vec::loadu(g + hidden + j, m));
     Vec ghn = Vec::loadu(g + 2 * hidden + j, m);
-    Vec s = Vec::loadu(g + 3 * hidden + j, m);
+    Vec s = sigmoid(Vec::loadu(g + 3 * hidden + j, m) + two * r * ghn);
     Vec up = Vec::loadu(u_prev + j, m);
     Vec an = four * (s * (one - s)) * (one - z);  // d pre-n per unit dh
     Vec cn = an * r;
@@ -204,7 +206,8 @@ inline void backward_row(const scalar_t* g, const scalar_t* u_prev,
 }
 
 // The backward steps over the packed rows [lo, hi) (a chunk whose gate rows
-// g and previous states u_prev were recomputed), from step `step` down;
+// g, up to their activations, and previous states u_prev were recomputed),
+// from step `step` down;
 // returns the step to continue with in the next (earlier) chunk. dh_state
 // holds the gradient of each rank's current state.
 template <typename scalar_t>

@@ -8,6 +8,12 @@ the packed rows, with five ops per forward step and two per backward step;
 the input projection, every gate derivative and the weight and input
 gradients are computed for many rows at once, in cache-sized chunks.
 
+The step loops themselves run in C++ (:obj:`csrc/gru_cpu.cpp`, through
+:mod:`~torch_geometric_gru.kernels.cpp`: one call per window of rows in the
+forward, one per chunk in the backward, the gate math fused per row) for
+float32 and float64 CPU tensors when the extension is built; the Python
+loops below are the fallback and the reference the tests compare it with.
+
 Two exact reformulations keep the forward step short:
 
 * :math:`\tanh(a) = 2\sigma(2a) - 1` (PyTorch's CPU sigmoid is several
@@ -248,8 +254,11 @@ def gru_layer_backward(
         lo = max(hi - chunk, 0)
         n = hi - lo
         with record_function('GRULayer.backward.recompute'):
-            _recompute(gates, u, layout, slice(lo, hi), g[:n], u_prev[:n])
-            if ext is None:  # The C++ loop fuses them into its steps.
+            # The C++ loop fuses the activations and the gate derivatives
+            # into its steps.
+            _recompute(gates, u, layout, slice(lo, hi), g[:n], u_prev[:n],
+                       activate=ext is None)
+            if ext is None:
                 _gate_derivatives(g[:n], u_prev[:n], c[:n], a[:n])
         with record_function('GRULayer.backward.steps'):
             if ext is not None:
@@ -325,17 +334,21 @@ def _u_prev(u: Tensor, layout: PackedLayout, rows: slice,
 
 
 def _recompute(gates: _Gates, u: Tensor, layout: PackedLayout, rows: slice,
-               g: Tensor, u_prev: Tensor) -> None:
+               g: Tensor, u_prev: Tensor, activate: bool = True) -> None:
     r"""Rebuilds the gate rows :obj:`[r, z, W_hn h + b_hn, s]` of the
     packed rows :obj:`rows` into :obj:`g`, and their previous states into
     :obj:`u_prev`, from the saved states :obj:`u`: what the forward's steps
-    computed, with one GEMM for all of them."""
+    computed, with one GEMM for all of them. Without :obj:`activate`, the
+    gate rows are left as the step GEMM leaves them, before the
+    activations."""
     hidden = u.size(1)
     gates.fill(rows, g)
     _u_prev(u, layout, rows, u_prev)
     later = max(gates.first - rows.start, 0)  # Rows past the first step.
     if later < g.size(0):
         g[later:, :3 * hidden].addmm_(u_prev[later:], gates.w_hh_t)
+    if not activate:
+        return
     g[:, :2 * hidden].sigmoid_()
     r, _, ghn, s = g.view(-1, 4, hidden).unbind(1)
     s.addcmul_(r, ghn, value=2).sigmoid_()
