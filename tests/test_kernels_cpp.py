@@ -248,3 +248,21 @@ def test_other_dtypes_use_python_loops(extension, monkeypatch):
     with torch.no_grad():
         out, _ = cpu_kernel.gru_layer(x, src, *params, layout, False)
     assert out.dtype == torch.bfloat16 and not spy.calls
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_threads_split_large_steps(extension, monkeypatch, dtype):
+    # Steps of 300+ rows are split over threads (at::parallel_for, in blocks
+    # of 128 rows): the same results as the Python loops on one thread.
+    inputs = _kernel_inputs('wide', dtype, False, 16)
+    _use(monkeypatch, None)
+    expected = _run_kernel(*inputs, sequence=True)
+    _use(monkeypatch, extension)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        got = _run_kernel(*inputs, sequence=True)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(got, expected):
+        assert torch.allclose(a, b, **TOL[dtype])

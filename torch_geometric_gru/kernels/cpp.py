@@ -61,8 +61,14 @@ def _flags() -> Tuple[str, List[str]]:
 def _build() -> ModuleType:
     from torch.utils.cpp_extension import load
     suffix, flags = _flags()
+    ldflags = []
+    if 'OpenMP' in torch.__config__.parallel_info():
+        # at::parallel_for splits large steps over PyTorch's threads; the
+        # OpenMP runtime is the one PyTorch has already loaded (same
+        # soname), so both share one thread pool.
+        flags, ldflags = flags + ['-fopenmp'], ['-fopenmp']
     return load(name=f'torch_geometric_gru_cpu_{suffix}', sources=[SOURCE],
-                extra_cflags=flags, verbose=False)
+                extra_cflags=flags, extra_ldflags=ldflags, verbose=False)
 
 
 def extension() -> Optional[ModuleType]:

@@ -140,7 +140,8 @@ def _recurrence(gates: _Gates, layout: PackedLayout, g: Optional[Tensor],
     num_rows = layout.num_packed
     # The sequences still reading at step t are the prefix [0, sizes[t]).
     state = w_hh_t.new_full((sizes[0], hidden), 0.5)  # h = 0
-    ext = _extension(state, gates.w_hh_t) if g is None else None
+    saved = [] if u is None else [u]
+    ext = _extension(state, gates.w_hh_t, *saved) if g is None else None
     if ext is not None:  # The same loop in C++, one call per window.
         window = w_hh_t.new_empty(min(CHUNK, num_rows), 4 * hidden)
         offsets_t = torch.tensor(offsets)
