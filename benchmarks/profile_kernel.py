@@ -3,8 +3,10 @@ CPU: a :mod:`torch.profiler` table of the kernel's phases and of the ATen
 ops, for the forward (inference) or a training step. Usage::
 
     python benchmarks/profile_kernel.py --graph pubmed --mode train
+    python benchmarks/profile_kernel.py --graph pubmed --mode train --no-cpp
 """
 import argparse
+import os
 import os.path as osp
 import sys
 import time
@@ -37,9 +39,14 @@ def main():
                         help='profiled calls (after a warm-up)')
     parser.add_argument('--rows', type=int, default=25,
                         help='rows of the profiler table')
+    parser.add_argument('--no-cpp', action='store_true',
+                        help="the CPU kernel's Python step loops instead of "
+                        'its C++ ones (sets TORCH_GEOMETRIC_GRU_CPP=0)')
     add_threads(parser)
     args = parser.parse_args()
     set_threads(args)
+    if args.no_cpp:
+        os.environ['TORCH_GEOMETRIC_GRU_CPP'] = '0'
 
     graph = build_graph(args.graph)
     edge_index, num_nodes = graph['edge_index'], graph['num_nodes']

@@ -379,6 +379,31 @@ def test_scale_script(tmp_path):
         assert int(torch.bincount(side).max()) > 20 * mean
 
 
+@needs('Cora')
+def test_profile_script_python_loops(monkeypatch, capsys):
+    monkeypatch.setenv('TORCH_GEOMETRIC_GRU_CPP', '1')  # Restored after.
+    _script(osp.join(ROOT, 'benchmarks', 'profile_kernel.py'),
+            ['--graph', 'cora', '--mode', 'forward', '--iterations', '1',
+             '--no-cpp'])
+    assert os.environ['TORCH_GEOMETRIC_GRU_CPP'] == '0'
+    # The Python loops' per-step ops show in the table:
+    assert 'aten::sigmoid_' in capsys.readouterr().out
+
+
+@needs('Cora')
+def test_cpp_speed_script(monkeypatch, capsys):
+    from torch_geometric_gru.kernels import cpp
+    monkeypatch.setenv(cpp.ENV, '1')  # The script switches it; restored.
+    if not cpp.is_available():
+        pytest.skip('the C++ kernel cannot be built here')
+    _script(osp.join(ROOT, 'benchmarks', 'cpp_speed.py'),
+            ['--graphs', 'cora', '--repeats', '1'])
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if line.startswith('| Cora')]
+    assert [r.split('|')[3].strip() for r in rows] == ['forward', 'train']
+    assert all(float(r.split('|')[-2]) < 1e-5 for r in rows)
+
+
 @pytest.mark.slow
 @needs_sampler
 def test_scale_script_in_processes(tmp_path):

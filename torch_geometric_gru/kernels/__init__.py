@@ -2,7 +2,9 @@ r"""The kernels of one GRU layer over a packed layout, side by side, with
 one contract (:class:`torch_geometric_gru.kernels.cpu.GRULayer`'s):
 
 * :mod:`~torch_geometric_gru.kernels.cpu`: the hand-written kernel (any
-  device; the CPU implementation of the custom operators);
+  device; the CPU implementation of the custom operators), whose
+  sequential step loops run in C++ (:mod:`~torch_geometric_gru.kernels.cpp`,
+  compiled on first use) where they can be built, else in Python;
 * :mod:`~torch_geometric_gru.kernels.triton`: the Triton kernels (the CUDA
   implementation; on CPU only in Triton's interpreter), with their Triton
   code in :mod:`~torch_geometric_gru.kernels.triton_forward` and

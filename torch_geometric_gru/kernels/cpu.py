@@ -8,6 +8,12 @@ the packed rows, with five ops per forward step and two per backward step;
 the input projection, every gate derivative and the weight and input
 gradients are computed for many rows at once, in cache-sized chunks.
 
+The step loops themselves run in C++ (:obj:`csrc/gru_cpu.cpp`, through
+:mod:`~torch_geometric_gru.kernels.cpp`: one call per window of rows in the
+forward, one per chunk in the backward, the gate math fused per row) for
+float32 and float64 CPU tensors when the extension is built; the Python
+loops below are the fallback and the reference the tests compare it with.
+
 Two exact reformulations keep the forward step short:
 
 * :math:`\tanh(a) = 2\sigma(2a) - 1` (PyTorch's CPU sigmoid is several
@@ -17,17 +23,33 @@ Two exact reformulations keep the forward step short:
   :math:`u' = (1 - z) \odot s + z \odot u`, one :func:`torch.lerp`; the
   affine change of variable is folded into the hidden weights and biases.
 """
+from types import ModuleType
 from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 from torch.profiler import record_function
 
+from torch_geometric_gru.kernels import cpp
 from torch_geometric_gru.packing import PackedLayout
 
 # Rows per chunk of the vectorised passes: large enough for efficient GEMMs,
 # small enough that temporaries stay in cache and need no fresh pages.
 CHUNK = 4096
+
+
+def _extension(*tensors: Tensor) -> Optional[ModuleType]:
+    r"""The C++ step loops (:mod:`~torch_geometric_gru.kernels.cpp`) if
+    they are enabled and built and :obj:`tensors` are float32 or float64 CPU
+    tensors; :obj:`None` selects the Python loops."""
+    dtype = tensors[0].dtype
+    if dtype not in _CPP_DTYPES or any(
+            t.device.type != 'cpu' or t.dtype != dtype for t in tensors):
+        return None
+    return cpp.extension()
+
+
+_CPP_DTYPES = (torch.float32, torch.float64)
 
 
 def _chunks(start: int, stop: int) -> List[slice]:
@@ -118,6 +140,17 @@ def _recurrence(gates: _Gates, layout: PackedLayout, g: Optional[Tensor],
     num_rows = layout.num_packed
     # The sequences still reading at step t are the prefix [0, sizes[t]).
     state = w_hh_t.new_full((sizes[0], hidden), 0.5)  # h = 0
+    saved = [] if u is None else [u]
+    ext = _extension(state, gates.w_hh_t, *saved) if g is None else None
+    if ext is not None:  # The same loop in C++, one call per window.
+        window = w_hh_t.new_empty(min(CHUNK, num_rows), 4 * hidden)
+        offsets_t = torch.tensor(offsets)
+        weight = w_hh_t.contiguous()
+        for start in range(0, num_rows, window.size(0)):
+            stop = min(start + window.size(0), num_rows)
+            gates.fill(slice(start, stop), window)
+            ext.forward_rows(window, start, stop, offsets_t, weight, state, u)
+        return state if u is None else u.index_select(0, layout.last_row)
     if g is not None:
         gates.fill(slice(0, num_rows), g)
         window, start, stop = g, 0, num_rows
@@ -216,30 +249,27 @@ def gru_layer_backward(
     dh = u.new_empty(chunk, hidden)
     u_prev = u.new_empty(chunk, hidden)
     step = len(sizes) - 1
+    ext = _extension(u, dh_state, grad_out, w_aug)
+    offsets_t = torch.tensor(offsets) if ext is not None else None
     for hi in range(num_rows, 0, -chunk):
         lo = max(hi - chunk, 0)
         n = hi - lo
         with record_function('GRULayer.backward.recompute'):
-            _recompute(gates, u, layout, slice(lo, hi), g[:n], u_prev[:n])
-            _gate_derivatives(g[:n], u_prev[:n], c[:n], a[:n])
+            # The C++ loop fuses the activations and the gate derivatives
+            # into its steps.
+            _recompute(gates, u, layout, slice(lo, hi), g[:n], u_prev[:n],
+                       activate=ext is None)
+            if ext is None:
+                _gate_derivatives(g[:n], u_prev[:n], c[:n], a[:n])
         with record_function('GRULayer.backward.steps'):
-            while step >= 0 and offsets[step] + sizes[step] > lo:
-                # The rows of `step` inside [lo, hi), as ranks.
-                r0 = max(offsets[step], lo)
-                r1 = min(offsets[step] + sizes[step], hi)
-                k0, k1 = r0 - offsets[step], r1 - offsets[step]
-                dh_t = dh[r0 - lo:r1 - lo]
-                if sequence:
-                    torch.add(dh_state[k0:k1], grad_out[r0:r1], out=dh_t)
-                else:
-                    dh_t.copy_(dh_state[k0:k1])
-                c_t = c[r0 - lo:r1 - lo]
-                c_t.view(-1, 4, hidden).mul_(dh_t.unsqueeze(1))
-                if step > 0:
-                    torch.mm(c_t, w_aug, out=dh_state[k0:k1])
-                if offsets[step] < lo:  # It continues in the next chunk.
-                    break
-                step -= 1
+            if ext is not None:
+                step = ext.backward_rows(g, u_prev, c, a, dh_state,
+                                         grad_out.contiguous() if sequence
+                                         else None, w_aug, offsets_t, lo, hi,
+                                         step)
+            else:
+                step = _backward_steps(c, a, dh, dh_state, grad_out, w_aug,
+                                       layout, slice(lo, hi), step, sequence)
         # Now c[:, :3H] = d(W_h h + b_h). Accumulate the hidden weight
         # gradients, then overwrite its third block with d(pre-n) = dh a,
         # which makes c[:, :3H] the gradient of the input gates W_i x + b_i.
@@ -249,7 +279,7 @@ def gru_layer_backward(
             if needs[2]:
                 grad_w_hh.addmm_(grad_gh.t(), u_prev[:n].mul_(2).sub_(1))
             grad_b_hh += grad_gh.sum(0)
-            torch.mul(dh[:n], a[:n], out=grad_gh[:, 2 * hidden:])
+            grad_gh[:, 2 * hidden:] = a[:n]
             acc.add(slice(lo, hi), grad_gh)
     grad_x, grad_w_ih, grad_b_ih = acc.result()
     return (grad_x if needs[0] else None,
@@ -257,6 +287,39 @@ def gru_layer_backward(
             grad_w_hh if needs[2] else None,
             grad_b_ih if needs[3] and b_ih is not None else None,
             grad_b_hh if needs[4] and b_hh is not None else None)
+
+
+def _backward_steps(c: Tensor, a: Tensor, dh: Tensor, dh_state: Tensor,
+                    grad_out: Tensor, w_aug: Tensor, layout: PackedLayout,
+                    rows: slice, step: int, sequence: bool) -> int:
+    r"""The steps :math:`dh_t \mapsto dh_{t-1}` over the chunk of packed
+    rows :obj:`rows`, from step :obj:`step` down (the Python loop that
+    :obj:`csrc/gru_cpu.cpp`'s :obj:`backward_rows` replaces). On entry
+    :obj:`c` and :obj:`a` hold the gate derivatives per unit :math:`dh`;
+    on exit they are multiplied by :math:`dh` (:obj:`a` becomes d(pre-n)).
+    Returns the step to continue with in the next (earlier) chunk."""
+    hidden = dh.size(1)
+    sizes, offsets = layout.batch_sizes_list, layout.offsets
+    lo, hi = rows.start, rows.stop
+    while step >= 0 and offsets[step] + sizes[step] > lo:
+        # The rows of `step` inside [lo, hi), as ranks.
+        r0 = max(offsets[step], lo)
+        r1 = min(offsets[step] + sizes[step], hi)
+        k0, k1 = r0 - offsets[step], r1 - offsets[step]
+        dh_t = dh[r0 - lo:r1 - lo]
+        if sequence:
+            torch.add(dh_state[k0:k1], grad_out[r0:r1], out=dh_t)
+        else:
+            dh_t.copy_(dh_state[k0:k1])
+        c_t = c[r0 - lo:r1 - lo]
+        c_t.view(-1, 4, hidden).mul_(dh_t.unsqueeze(1))
+        if step > 0:
+            torch.mm(c_t, w_aug, out=dh_state[k0:k1])
+        if offsets[step] < lo:  # It continues in the next chunk.
+            break
+        step -= 1
+    a[:hi - lo].mul_(dh[:hi - lo])
+    return step
 
 
 def _u_prev(u: Tensor, layout: PackedLayout, rows: slice,
@@ -272,17 +335,21 @@ def _u_prev(u: Tensor, layout: PackedLayout, rows: slice,
 
 
 def _recompute(gates: _Gates, u: Tensor, layout: PackedLayout, rows: slice,
-               g: Tensor, u_prev: Tensor) -> None:
+               g: Tensor, u_prev: Tensor, activate: bool = True) -> None:
     r"""Rebuilds the gate rows :obj:`[r, z, W_hn h + b_hn, s]` of the
     packed rows :obj:`rows` into :obj:`g`, and their previous states into
     :obj:`u_prev`, from the saved states :obj:`u`: what the forward's steps
-    computed, with one GEMM for all of them."""
+    computed, with one GEMM for all of them. Without :obj:`activate`, the
+    gate rows are left as the step GEMM leaves them, before the
+    activations."""
     hidden = u.size(1)
     gates.fill(rows, g)
     _u_prev(u, layout, rows, u_prev)
     later = max(gates.first - rows.start, 0)  # Rows past the first step.
     if later < g.size(0):
         g[later:, :3 * hidden].addmm_(u_prev[later:], gates.w_hh_t)
+    if not activate:
+        return
     g[:, :2 * hidden].sigmoid_()
     r, _, ghn, s = g.view(-1, 4, hidden).unbind(1)
     s.addcmul_(r, ghn, value=2).sigmoid_()

@@ -1,0 +1,268 @@
+r"""The C++ step loops (:mod:`torch_geometric_gru.kernels.cpp`) against the
+Python loops they replace and against the per-node :class:`torch.nn.GRU`
+reference; the fallback when the extension is disabled or cannot be built.
+
+The extension is compiled once per machine and cached (in PyTorch's
+extensions folder); the :func:`extension` fixture builds or loads it once
+per session: about 80 s for a first build on the two-core machine, well
+under a second once cached. Without a compiler the tests that need it
+skip."""
+import time
+import warnings
+
+import pytest
+import torch
+from reference import gru_reference, hub_graph
+
+from torch_geometric_gru import GRUAggregation, GRUConv, PackedLayout
+from torch_geometric_gru.kernels import cpp
+from torch_geometric_gru.kernels import cpu as cpu_kernel
+
+TOL = {torch.float32: dict(atol=2e-5, rtol=1e-4),
+       torch.float64: dict(atol=1e-12, rtol=1e-10)}
+
+
+@pytest.fixture(scope='module')
+def extension():
+    r"""Builds (first run on a machine) or loads the extension."""
+    if not cpp.enabled():
+        pytest.skip(f'{cpp.ENV}=0 disables the C++ kernel')
+    t = time.perf_counter()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter('always')
+        module = cpp.extension()
+    if module is None:
+        pytest.skip('the C++ kernel cannot be built here (no compiler or '
+                    'ninja?)')
+    print(f'\nC++ kernel built or loaded in {time.perf_counter() - t:.1f} s')
+    return module
+
+
+class _Spy:
+    r"""Stands in for the extension and counts the calls that reach it."""
+    def __init__(self, module):
+        self.module, self.calls = module, {}
+
+    def __getattr__(self, name):
+        fn = getattr(self.module, name)
+
+        def call(*args):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return fn(*args)
+        return call
+
+
+def _use(monkeypatch, module):
+    r"""Makes the kernel use :obj:`module` (a spy of the extension) or the
+    Python loops (:obj:`None`)."""
+    monkeypatch.setattr(cpp, 'extension', lambda: module)
+
+
+def _graph(kind):
+    if kind == 'hub':  # A hub, isolated nodes, multi-edges, self-loops.
+        return hub_graph(), 12
+    if kind == 'one_node':  # One node reading itself three times.
+        return torch.zeros(2, 3, dtype=torch.long), 1
+    if kind == 'path':  # Every node one in-edge: one step.
+        src = torch.arange(9)
+        return torch.stack([src, (src + 1) % 9]), 9
+    if kind == 'star':  # One sequence of 50: 50 steps of one row.
+        return torch.stack([torch.arange(50), torch.zeros(50, dtype=int)]), 50
+    if kind == 'wide':  # Steps of 300+ rows: several blocks of the C++.
+        gen = torch.Generator().manual_seed(0)
+        dst = torch.cat([torch.arange(300).repeat(2),
+                         torch.randint(0, 300, (200, ), generator=gen)])
+        src = torch.randint(0, 300, (dst.numel(), ), generator=gen)
+        return torch.stack([src, dst]), 310
+    raise ValueError(kind)
+
+
+def _kernel_inputs(kind, dtype, hoisted, hidden, channels=5, seed=0):
+    edge_index, num_nodes = _graph(kind)
+    layout = PackedLayout.from_index(edge_index[1], num_nodes)
+    gen = torch.Generator().manual_seed(seed)
+    if hoisted:  # Node rows read through the row index (GRUConv).
+        x = torch.randn(num_nodes, channels, generator=gen, dtype=dtype)
+        src = edge_index[0].index_select(0, layout.perm)
+    else:  # One row per element.
+        x = torch.randn(edge_index.size(1), channels, generator=gen,
+                        dtype=dtype)
+        src = layout.perm
+    gru = torch.nn.GRU(channels, hidden).to(dtype)
+    params = [p.detach() for p in gru.parameters()]
+    return layout, x, src, params
+
+
+def _run_kernel(layout, x, src, params, sequence, seed=1):
+    out, states = cpu_kernel.gru_layer(x, src, *params, layout, sequence,
+                                       save=True)
+    with torch.no_grad():
+        final, none = cpu_kernel.gru_layer(x, src, *params, layout,
+                                           sequence)
+    gen = torch.Generator().manual_seed(seed)
+    grad_out = torch.randn(out.shape, generator=gen, dtype=out.dtype)
+    grads = cpu_kernel.gru_layer_backward(grad_out, x, src, *params, states,
+                                          layout, sequence)
+    return [out, states, final] + list(grads)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('kind', ['hub', 'one_node', 'path', 'star',
+                                  'wide'])
+@pytest.mark.parametrize('sequence', [False, True])
+@pytest.mark.parametrize('hoisted', [False, True])
+@pytest.mark.parametrize('hidden', [7, 16])  # A vector tail, or none.
+@pytest.mark.parametrize('chunk', [3, 200, cpu_kernel.CHUNK])
+def test_matches_python_loops(extension, monkeypatch, dtype, kind, sequence,
+                              hoisted, hidden, chunk):
+    # Same outputs, saved states and gradients as the Python loops; tiny
+    # chunks make windows and chunks split steps.
+    monkeypatch.setattr(cpu_kernel, 'CHUNK', chunk)
+    inputs = _kernel_inputs(kind, dtype, hoisted, hidden)
+    _use(monkeypatch, None)
+    expected = _run_kernel(*inputs, sequence)
+    spy = _Spy(extension)
+    _use(monkeypatch, spy)
+    got = _run_kernel(*inputs, sequence)
+    assert spy.calls['forward_rows'] >= 2  # Training and no-grad forward.
+    assert spy.calls['backward_rows'] >= 1
+    for a, b in zip(got, expected):
+        if b is None:
+            assert a is None
+            continue
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert torch.allclose(a, b, **TOL[dtype])
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('bidirectional', [False, True])
+@pytest.mark.parametrize('chunk', [3, cpu_kernel.CHUNK])
+def test_aggregation_matches_reference(extension, monkeypatch, dtype,
+                                       bidirectional, chunk):
+    monkeypatch.setattr(cpu_kernel, 'CHUNK', chunk)
+    spy = _Spy(extension)
+    _use(monkeypatch, spy)
+    torch.manual_seed(0)
+    index = hub_graph()[1]
+    x = torch.randn(index.numel(), 5, dtype=dtype, requires_grad=True)
+    aggr = GRUAggregation(5, 8, num_layers=2,
+                          bidirectional=bidirectional).to(dtype)
+    out = aggr(x, index, dim_size=15)  # Nodes 9-14 have no in-edges.
+    expected = gru_reference(aggr.gru, x, index, 15)
+    tol = TOL[dtype] if dtype == torch.float64 else dict(atol=1e-5)
+    assert torch.allclose(out, expected, **tol)
+    assert out[9:].abs().max() == 0
+    inputs = [x] + list(aggr.parameters())
+    weight = torch.randn(out.shape, dtype=dtype)
+    got = torch.autograd.grad((out * weight).sum(), inputs)
+    want = torch.autograd.grad((expected * weight).sum(), inputs)
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, **tol)
+    with torch.no_grad():
+        assert torch.allclose(aggr(x, index, dim_size=15), expected, **tol)
+    assert spy.calls['forward_rows'] > 0 and spy.calls['backward_rows'] > 0
+
+
+def test_conv_matches_reference_and_empty_graph(extension, monkeypatch):
+    _use(monkeypatch, _Spy(extension))
+    torch.manual_seed(0)
+    conv = GRUConv(4, 6).double()
+    x = torch.randn(12, 4, dtype=torch.double)
+    edge_index = hub_graph()
+    out = conv(x, edge_index)
+    with torch.no_grad():
+        _use(monkeypatch, None)
+        assert torch.allclose(out, conv(x, edge_index), atol=1e-12)
+    _use(monkeypatch, _Spy(extension))
+    empty = torch.empty(2, 0, dtype=torch.long)
+    out = conv(x, empty)  # No packed rows: no step runs anywhere.
+    assert out.shape == (12, 6) and torch.isfinite(out).all()
+    aggr = GRUAggregation(4, 6).double()
+    agg = aggr(x[:0], torch.empty(0, dtype=torch.long), dim_size=3)
+    assert agg.shape == (3, 6) and agg.abs().max() == 0
+
+
+def test_gradcheck(extension, monkeypatch):
+    spy = _Spy(extension)
+    _use(monkeypatch, spy)
+    monkeypatch.setattr(cpu_kernel, 'CHUNK', 4)
+    torch.manual_seed(0)
+    index = torch.tensor([0, 2, 0, 1, 0, 2, 0])
+    x = torch.randn(index.numel(), 3, dtype=torch.double, requires_grad=True)
+    aggr = GRUAggregation(3, 5).double()
+    params = list(aggr.parameters())
+
+    def fn(x, *params):
+        return torch.func.functional_call(
+            aggr, dict(zip([n for n, _ in aggr.named_parameters()], params)),
+            (x, index), dict(dim_size=4))
+
+    assert torch.autograd.gradcheck(fn, (x, *params))
+    assert spy.calls['backward_rows'] > 0
+
+
+def test_disabled_by_environment(extension, monkeypatch):
+    # TORCH_GEOMETRIC_GRU_CPP=0: the kernel runs its Python loops.
+    monkeypatch.setenv(cpp.ENV, '0')
+    assert not cpp.enabled() and cpp.extension() is None
+    assert not cpp.is_available()
+    torch.manual_seed(0)
+    index = hub_graph()[1]
+    x = torch.randn(index.numel(), 5, dtype=torch.double)
+    aggr = GRUAggregation(5, 8).double()
+    out = aggr(x, index, dim_size=15)
+    assert torch.allclose(out, gru_reference(aggr.gru, x, index, 15),
+                          atol=1e-12)
+    monkeypatch.setenv(cpp.ENV, '1')
+    assert cpp.extension() is extension
+
+
+def test_failed_build_warns_once_and_falls_back(monkeypatch):
+    # No compiler (or a failed build): one warning, then the Python loops.
+    def fail():
+        raise RuntimeError('no compiler here')
+
+    monkeypatch.setenv(cpp.ENV, '1')
+    monkeypatch.setattr(cpp, '_build', fail)
+    monkeypatch.setattr(cpp, '_module', None)
+    monkeypatch.setattr(cpp, '_failed', False)
+    with pytest.warns(RuntimeWarning, match='no compiler here'):
+        assert cpp.extension() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert cpp.extension() is None
+        torch.manual_seed(0)
+        index = hub_graph()[1]
+        x = torch.randn(index.numel(), 5, dtype=torch.double)
+        aggr = GRUAggregation(5, 8).double()
+        out = aggr(x, index, dim_size=15)
+    assert torch.allclose(out, gru_reference(aggr.gru, x, index, 15),
+                          atol=1e-12)
+
+
+def test_other_dtypes_use_python_loops(extension, monkeypatch):
+    # bfloat16 (or tensors off the CPU) never reach the C++ loops.
+    spy = _Spy(extension)
+    _use(monkeypatch, spy)
+    layout, x, src, params = _kernel_inputs('hub', torch.bfloat16, False, 8)
+    with torch.no_grad():
+        out, _ = cpu_kernel.gru_layer(x, src, *params, layout, False)
+    assert out.dtype == torch.bfloat16 and not spy.calls
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_threads_split_large_steps(extension, monkeypatch, dtype):
+    # Steps of 300+ rows are split over threads (at::parallel_for, in blocks
+    # of 128 rows): the same results as the Python loops on one thread.
+    inputs = _kernel_inputs('wide', dtype, False, 16)
+    _use(monkeypatch, None)
+    expected = _run_kernel(*inputs, sequence=True)
+    _use(monkeypatch, extension)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        got = _run_kernel(*inputs, sequence=True)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(got, expected):
+        assert torch.allclose(a, b, **TOL[dtype])

@@ -1,0 +1,99 @@
+r"""The C++ step loops of the CPU kernel (:obj:`csrc/gru_cpu.cpp`),
+compiled on first use.
+
+:mod:`torch_geometric_gru.kernels.cpu` runs its sequential loops (the
+forward steps, the backward's :math:`dh` recurrence) through this extension
+when it is available, and through its own Python loops otherwise: both
+compute the same thing (the tests compare them). The extension is built
+with :func:`torch.utils.cpp_extension.load` the first time a kernel needs it
+(about a minute; it needs a C++ compiler and :obj:`ninja`) and cached in
+PyTorch's extensions folder (:obj:`TORCH_EXTENSIONS_DIR`, by default
+:obj:`~/.cache/torch_extensions`), so later processes only load it. One
+build per vector instruction set: a cache shared by machines of different
+CPU types never hands one of them code it cannot run.
+
+If the build fails, the package warns once and keeps the Python loops. Set
+:obj:`TORCH_GEOMETRIC_GRU_CPP=0` to use the Python loops without trying.
+"""
+import os
+import os.path as osp
+import warnings
+from types import ModuleType
+from typing import List, Optional, Tuple
+
+import torch
+
+ENV = 'TORCH_GEOMETRIC_GRU_CPP'
+SOURCE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'csrc',
+                  'gru_cpu.cpp')
+
+_module: Optional[ModuleType] = None
+_failed = False
+
+
+def enabled() -> bool:
+    r"""Whether the C++ loops may be used: :obj:`False` when the
+    environment variable :obj:`TORCH_GEOMETRIC_GRU_CPP` is :obj:`0`,
+    :obj:`false`, :obj:`no` or :obj:`off`. Read on every call."""
+    value = os.environ.get(ENV, '1').strip().lower()
+    return value not in ('0', 'false', 'no', 'off')
+
+
+def _flags() -> Tuple[str, List[str]]:
+    r"""The build's name suffix and compiler flags: the ATen vector types
+    pick their instruction set from these macros, set here to the one that
+    PyTorch's own kernels use on this CPU (AVX-512 or AVX2, with the same
+    flags as PyTorch's build), else the portable default."""
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # Older PyTorch, or no CPU capability reported.
+        capability = 'DEFAULT'
+    if capability == 'AVX512':
+        return 'avx512', ['-O3', '-mavx512f', '-mavx512bw', '-mavx512vl',
+                          '-mavx512dq', '-mfma', '-DCPU_CAPABILITY=AVX512',
+                          '-DCPU_CAPABILITY_AVX512']
+    if capability == 'AVX2':
+        return 'avx2', ['-O3', '-mavx2', '-mfma', '-DCPU_CAPABILITY=AVX2',
+                        '-DCPU_CAPABILITY_AVX2']
+    return 'default', ['-O3']
+
+
+def _build() -> ModuleType:
+    from torch.utils.cpp_extension import load
+    suffix, flags = _flags()
+    ldflags = []
+    if 'OpenMP' in torch.__config__.parallel_info():
+        # at::parallel_for splits large steps over PyTorch's threads; the
+        # OpenMP runtime is the one PyTorch has already loaded (same
+        # soname), so both share one thread pool.
+        flags, ldflags = flags + ['-fopenmp'], ['-fopenmp']
+    return load(name=f'torch_geometric_gru_cpu_{suffix}', sources=[SOURCE],
+                extra_cflags=flags, extra_ldflags=ldflags, verbose=False)
+
+
+def extension() -> Optional[ModuleType]:
+    r"""The compiled extension (built or loaded on the first call), or
+    :obj:`None` if it is disabled or cannot be built (then with one
+    warning per process that says why)."""
+    global _module, _failed
+    if not enabled() or _failed:
+        return None
+    if _module is None:
+        try:
+            _module = _build()
+        except Exception as e:  # No compiler, no ninja, a failed build.
+            _failed = True
+            warnings.warn(
+                f"torch_geometric_gru: the C++ CPU kernel could not be "
+                f"built ({type(e).__name__}: {str(e).strip()[-500:]}); "
+                f"using the slower Python loops. Install a C++ compiler "
+                f"and 'ninja' to get it, or set {ENV}=0 to silence this.",
+                RuntimeWarning, stacklevel=2)
+            return None
+    return _module
+
+
+def is_available() -> bool:
+    r"""Whether the C++ loops are enabled and built (builds them on the
+    first call)."""
+    return extension() is not None
