@@ -16,9 +16,12 @@ import os.path as osp
 import sys
 import time
 
-import torch
-
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+# First, before torch loads: it sets OpenMP's wait policy.
+import cpu_threads  # noqa: E402,F401
+import torch  # noqa: E402
+
 
 from aggr_speed import GRAPHS, build_graph, machine  # noqa: E402
 from options import add_threads, description, set_threads  # noqa: E402

@@ -69,9 +69,12 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-import torch
-
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+# First, before torch loads: it sets OpenMP's wait policy.
+import cpu_threads  # noqa: E402,F401
+import torch  # noqa: E402
+
 
 from options import description, stored_args  # noqa: E402
 

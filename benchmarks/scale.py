@@ -54,7 +54,11 @@ import time
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+# First, before torch loads: it sets OpenMP's wait policy.
+import cpu_threads  # noqa: E402,F401
+import torch  # noqa: E402
 
 MODELS = {
     'sage': 'GraphSAGE (mean, PyG)',

@@ -212,15 +212,25 @@ class PackedLayout:
             torch.arange(self.num_steps, device=self.device),
             self.batch_sizes.to(self.device), output_size=self.num_packed)
 
-    @cached_property
+    def prev_rows(self, start: int, stop: int) -> Tensor:
+        r"""The packed row of the previous element of the same sequence for
+        each of the packed rows :obj:`[start, stop)`, or :obj:`num_packed`
+        (one past the end) for first elements. Computed per call, so that
+        a backward that walks the rows chunk by chunk holds no
+        :obj:`[num_packed]` index."""
+        row = torch.arange(start, stop, device=self.device)
+        step = torch.searchsorted(self._offsets_dev, row, right=True) - 1
+        # Row (t, k) is offsets[t] + k; its predecessor (t - 1, k) lies
+        # batch_sizes[t - 1] rows before it.
+        sizes = self._offsets_dev.diff()
+        prev = row - sizes[(step - 1).clamp_(min=0)]
+        return torch.where(step == 0, self.num_packed, prev)
+
+    @property
     def prev_row(self) -> Tensor:
-        r"""The packed row of the previous element of the same sequence,
-        or :obj:`num_packed` (one past the end) for first elements."""
-        row = torch.arange(self.num_packed, device=self.device)
-        bs = torch.cat([self.batch_sizes.new_full((1, ), self.num_packed),
-                        self.batch_sizes[:-1]]).to(self.device)
-        prev = row - bs[self.step]
-        return torch.where(self.step == 0, self.num_packed, prev)
+        r"""The packed row of the previous element of every packed row (see
+        :meth:`prev_rows`)."""
+        return self.prev_rows(0, self.num_packed)
 
     @cached_property
     def reverse_perm(self) -> Tensor:

@@ -92,9 +92,9 @@ class _Gates:
         self.hoisted = src is not None and x.size(0) < src.numel()
         if self.hoisted:
             # Project each row of `x` once, then gather the projections
-            # (node features are read by every out-edge).
-            xw = x.mm(self.weight_t)
-            self.x = (xw + bias, xw + later)
+            # (node features are read by every out-edge); one (N, 4H)
+            # table, the biases added per chunk.
+            self.x = x.mm(self.weight_t)
 
     def fill(self, rows: slice, out: Tensor) -> None:
         r"""Writes the gate rows of the packed rows :obj:`rows` to
@@ -105,8 +105,8 @@ class _Gates:
             for sub in _chunks(part.start, part.stop):
                 dst = out[sub.start - rows.start:sub.stop - rows.start]
                 if self.hoisted:
-                    torch.index_select(self.x[later], 0, self.src[sub],
-                                       out=dst)
+                    torch.index_select(self.x, 0, self.src[sub], out=dst)
+                    dst.add_(self.bias[later])
                     continue
                 xs = self.x[sub] if self.src is None else \
                     self.x.index_select(0, self.src[sub])
@@ -329,7 +329,7 @@ def _u_prev(u: Tensor, layout: PackedLayout, rows: slice,
     :obj:`[0, batch_sizes[0])`."""
     lo = min(max(rows.start, layout.batch_sizes_list[0]), rows.stop)
     out[:lo - rows.start].fill_(0.5)
-    torch.index_select(u, 0, layout.prev_row[lo:rows.stop],
+    torch.index_select(u, 0, layout.prev_rows(lo, rows.stop),
                        out=out[lo - rows.start:])
     return out
 

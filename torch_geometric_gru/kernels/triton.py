@@ -325,7 +325,7 @@ def backward(
         dg, gh = dg_buf[:r1 - r0], gh_buf[:r1 - r0]
         # The hidden projections of the chunk's rows, one GEMM: the gates
         # are rebuilt in the kernel from them and the input projection.
-        h_prev = torch.index_select(h_buf, 0, layout.prev_row[r0:r1],
+        h_prev = torch.index_select(h_buf, 0, layout.prev_rows(r0, r1),
                                     out=h_prev_buf[:r1 - r0])
         if b_hh_f is None:
             torch.mm(h_prev, w_hh_t, out=gh)
