@@ -8,6 +8,8 @@ random labels, :class:`torch.optim.Adam`):
 * ``sage``: :class:`torch_geometric.nn.SAGEConv` (mean), the yardstick;
 * ``gcn``: :class:`torch_geometric.nn.GCNConv`;
 * ``gru``: :class:`torch_geometric_gru.GRUConv`;
+* ``gru-ckpt``: the same with ``checkpoint=True`` (no per-edge state kept
+  between the forward and the backward);
 * ``sage-gru``: :class:`~torch_geometric.nn.SAGEConv` with
   ``aggr=torch_geometric_gru.GRUAggregation(64)`` (per-edge messages);
 * ``sage-pyg-gru``: :class:`~torch_geometric.nn.SAGEConv` with PyG's own
@@ -82,6 +84,7 @@ MODELS = {
     'sage': 'SAGEConv (mean)',
     'gcn': 'GCNConv',
     'gru': 'GRUConv',
+    'gru-ckpt': 'GRUConv (checkpoint=True)',
     'sage-gru': 'SAGEConv (our GRUAggregation)',
     'sage-pyg-gru': "SAGEConv (PyG's padded GRUAggregation)",
 }
@@ -208,6 +211,8 @@ def build_model(name: str, channels: int, hidden: int) -> torch.nn.Module:
             return GCNConv(in_channels, out_channels)
         if name == 'gru':
             return GRUConv(in_channels, out_channels)
+        if name == 'gru-ckpt':
+            return GRUConv(in_channels, out_channels, checkpoint=True)
         if name == 'sage-gru':
             return SAGEConv(in_channels, out_channels,
                             aggr=GRUAggregation(in_channels))

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from reference import gru_reference, hub_graph
@@ -111,3 +113,30 @@ def test_gru_graph_sage_reads_the_order_and_refuses_edge_inputs():
     assert str(model.convs[0]) == 'SAGEConv(5, 8, aggr=GRUAggregation(5, 5))'
     with pytest.raises(ValueError, match="takes no 'edge_weight'"):
         model(x, edge_index, edge_weight=torch.ones(edge_index.size(1)))
+
+
+@pytest.mark.parametrize('model_cls', ['GRUGNN', 'GRUGraphSAGE'])
+def test_layers_build_one_layout_per_graph(model_cls, monkeypatch):
+    import torch_geometric_gru
+    from torch_geometric_gru import packing
+    built = []
+    init = packing.PackedLayout.__init__
+
+    def spy(self, *args, **kwargs):
+        built.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(packing.PackedLayout, '__init__', spy)
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    model = getattr(torch_geometric_gru, model_cls)(5, 8, num_layers=3)
+    out = model(torch.randn(12, 5), edge_index)
+    assert len(built) == 1  # Three layers, one graph: one layout.
+    # The shared layout gives what a layer's own would:
+    fresh = copy.deepcopy(model.convs[2])
+    fresh.aggr_module._layouts = type(fresh.aggr_module._layouts)()
+    h = model.convs[1](model.convs[0](torch.randn(12, 5), edge_index).relu(),
+                       edge_index).relu()
+    assert torch.allclose(model.convs[2](h, edge_index), fresh(h, edge_index),
+                          atol=1e-6)
+    assert out.shape == (12, 8)

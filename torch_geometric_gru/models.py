@@ -19,6 +19,7 @@ from torch_geometric_gru._checks import check_channels
 from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.conv import GRUConv
 from torch_geometric_gru.sampling import edge_order
+from torch_geometric_gru.sequence import SequenceAggregation
 
 # Options of GRUAggregation that neither GraphSAGE nor SAGEConv takes.
 _AGGR_ONLY = {'kernel', 'bidirectional', 'positional_encoding', 'shuffle',
@@ -64,7 +65,16 @@ class _OrderedSAGEConv(SAGEConv):
 class _OrderedGNN(BasicGNN):
     r"""A :class:`~torch_geometric.nn.models.BasicGNN` whose
     :meth:`forward`, :meth:`inference_per_layer` and :meth:`inference`
-    pass the neighbour order to every layer."""
+    pass the neighbour order to every layer, and whose layers share one
+    layout cache: every layer reads the same graph, so one packed layout
+    serves them all (a hit needs the same edges, order and sizes; trimmed
+    layers, which see fewer edges, build their own)."""
+    def _share_layouts(self) -> None:
+        aggrs = [conv.aggr_module for conv in self.convs
+                 if isinstance(conv.aggr_module, SequenceAggregation)]
+        for aggr in aggrs[1:]:
+            aggr._layouts = aggrs[0]._layouts
+
     def forward(  # noqa: C901 (BasicGNN's loop, with the order.)
         self,
         x: Tensor,
@@ -324,6 +334,7 @@ class GRUGraphSAGE(_OrderedGNN, GraphSAGE):
         self._aggr_kwargs = aggr_kwargs  # Read by init_conv, in super().
         super().__init__(in_channels, hidden_channels, num_layers,
                          out_channels, **kwargs)
+        self._share_layouts()
 
     def init_conv(self, in_channels: Union[int, Tuple[int, int]],
                   out_channels: int, **kwargs) -> MessagePassing:
@@ -405,6 +416,7 @@ class GRUGNN(_OrderedGNN):
                          out_channels, dropout=dropout,
                          conv_dropout=gru_dropout,
                          conv_num_layers=gru_num_layers, **kwargs)
+        self._share_layouts()
 
     def init_conv(self, in_channels: Union[int, Tuple[int, int]],
                   out_channels: int, conv_dropout: float = 0.0,
