@@ -4,10 +4,11 @@ Importing this module before :mod:`torch` (every script in
 :obj:`benchmarks/` does) sets OpenMP's wait policy to passive, unless the
 caller set one: a thread that waits for its team then sleeps instead of
 spinning for a while, so that a thread whose core is taken by another
-process does not stall the rest of its team (measured in
-``docs/benchmarks.md``: a run 2-3x slower, up to 137x, with spinning
-threads on busy cores). OpenMP reads the variable once, when :mod:`torch`
-loads it, so this must happen first; the module imports nothing heavy.
+process does not stall the rest of its team (with torch's defaults, the
+main job ran 4.6-4.9x slower on busy cores than with these, and up to 137x
+slower than with one thread; ``docs/benchmarks.md``). OpenMP reads the
+variable once, when :mod:`torch` loads it, so this must happen first; the
+module imports nothing heavy.
 
 :func:`default_threads` then picks the torch thread count: the cores this
 process may run on that are free, measured over a short window, never more,

@@ -10,6 +10,7 @@ from torch_geometric_gru import (
     GRUConv,
     GRUGraphSAGE,
     MinGRUAggregation,
+    PackedLayout,
     edge_order,
 )
 from torch_geometric_gru.transforms import ShuffleNeighbors, SortNeighbors
@@ -133,6 +134,12 @@ MISUSES = [
     ('conv-x-width', lambda: conv(torch.randn(3, 5), EDGE_INDEX), ValueError,
      "'x' has 5 features per row but the layer was built with "
      "in_channels=4"),
+    ('conv-x-destination-meta', lambda: GRUConv((4, 4), 8)(
+        (X, X.to('meta')), EDGE_INDEX), ValueError,
+     "'x' is on the meta device"),
+    ('conv-edge-weight-meta', lambda: conv(
+        X, EDGE_INDEX, edge_weight=torch.ones(4, device='meta')),
+     ValueError, "'edge_weight' is on the meta device"),
     ('conv-x-no-destination', lambda: conv((X, None), EDGE_INDEX),
      ValueError, "'x' has no destination features"),
 
@@ -261,6 +268,29 @@ MISUSES = [
      "'order' must be a tensor"),
     ('aggr-order-length', lambda: aggr(X, INDEX, order=torch.arange(2)),
      ValueError, "'order' must hold one sort key per element"),
+
+    ('aggr-max-num-elements-float',
+     lambda: aggr(X, INDEX, max_num_elements=1.5), ValueError,
+     "'max_num_elements' must be a positive integer"),
+
+    # PackedLayout.
+    ('layout-index-list', lambda: PackedLayout([0, 0, 1], 2), TypeError,
+     "'index' must be a torch.Tensor"),
+    ('layout-index-2d', lambda: PackedLayout(INDEX.view(1, -1), 2),
+     ValueError, "'index' must be a 1-D tensor"),
+    ('layout-dim-size-float', lambda: PackedLayout(INDEX, 2.0), TypeError,
+     "'dim_size' must be an int"),
+    ('layout-dim-size-str', lambda: PackedLayout(INDEX, '2'), TypeError,
+     "'dim_size' must be an int"),
+    ('layout-dim-size-negative', lambda: PackedLayout(INDEX, -1),
+     ValueError, "'dim_size' must be non-negative"),
+    ('layout-dim-size-small', lambda: PackedLayout(INDEX, 1), ValueError,
+     "'index' contains the entry 1, out of range for dim_size=1"),
+    ('layout-max-num-elements-float',
+     lambda: PackedLayout(INDEX, 2, max_num_elements=1.5), ValueError,
+     "'max_num_elements' must be a positive integer"),
+    ('layout-order-list', lambda: PackedLayout(INDEX, 2, order=[1, 2, 3]),
+     TypeError, "'order' must be a torch.Tensor"),
 
     # MinGRUAggregation.
     ('mingru-in-channels-zero', lambda: MinGRUAggregation(0, 8), ValueError,

@@ -80,10 +80,10 @@ def check_float(name: str, x: Tensor) -> None:
         raise TypeError(f"'{name}' must be a torch.Tensor "
                         f"(got {type(x).__name__})")
     if x.device.type == 'meta':  # Fake tensors report their real device.
-        raise ValueError(f"'{name}' is on the meta device and holds no "
-                         f"values, which the layer computes with; create it "
-                         f"on a real device (e.g. 'cpu'), or trace the "
-                         f"layer with torch.compile or torch.export")
+        raise ValueError(f"'{name}' is on the meta device, which holds no "
+                         f"values to compute with; create it on a real "
+                         f"device (e.g. 'cpu'), or trace the layer with "
+                         f"torch.compile or torch.export (fake tensors)")
     if not x.is_floating_point():
         raise DTypeError(f"'{name}' must be a floating-point tensor "
                          f"(got {x.dtype}); convert it with '{name}.float()'")

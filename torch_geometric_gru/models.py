@@ -320,10 +320,11 @@ class GRUGraphSAGE(_OrderedGNN, GraphSAGE):
         if 'aggr' in kwargs:
             raise TypeError("'GRUGraphSAGE' builds a GRUAggregation per "
                             "layer; pass its options as 'aggr_kwargs'")
-        for name in _AGGR_ONLY.intersection(kwargs):
-            raise TypeError(f"'{name}' is an option of every layer's "
+        misplaced = sorted(_AGGR_ONLY.intersection(kwargs))
+        if misplaced:
+            raise TypeError(f"'{misplaced[0]}' is an option of every layer's "
                             f"GRUAggregation; pass it as "
-                            f"aggr_kwargs=dict({name}=...)")
+                            f"aggr_kwargs=dict({misplaced[0]}=...)")
         check_channels('hidden_channels', hidden_channels)
         check_channels('num_layers', num_layers)
         aggr_kwargs = dict(aggr_kwargs or {})

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from torch_geometric_gru._checks import (
+    check_dim_size,
     check_index_dtype,
     check_index_range,
     check_no_ties,
@@ -69,10 +70,13 @@ class PackedLayout:
         if index.dim() != 1:
             raise ValueError(f"'index' must be a 1-D tensor (got shape "
                              f"{tuple(index.shape)})")
+        check_dim_size(dim_size)
         if dim_size < 0:
             raise ValueError(f"'dim_size' must be non-negative "
                              f"(got {dim_size})")
-        if max_num_elements is not None and max_num_elements < 1:
+        if max_num_elements is not None and (
+                isinstance(max_num_elements, (bool, float))
+                or max_num_elements < 1):
             raise ValueError(f"'max_num_elements' must be a positive integer "
                              f"or None (got {max_num_elements})")
         if validate:

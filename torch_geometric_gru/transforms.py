@@ -127,7 +127,9 @@ class SortNeighbors(BaseTransform):
             node type lacks it keep their order), or a callable that maps
             the data object (for heterogeneous graphs: the edge store) to
             one score per source node (:obj:`[N]`) or per edge
-            (:obj:`[E]`).
+            (:obj:`[E]`). A near-miss of a built-in key (:obj:`"degre"`,
+            :obj:`"ID"`) is an error at construction; to sort by an
+            attribute with such a name, pass a callable.
             (default: :obj:`"degree"`)
         descending (bool, optional): Sort in descending order.
             (default: :obj:`False`)
