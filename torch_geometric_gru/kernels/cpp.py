@@ -61,6 +61,11 @@ def _flags() -> Tuple[str, List[str]]:
     return 'default', ['-O3']
 
 
+def _read(path: str) -> bytes:
+    with open(path, 'rb') as f:
+        return f.read()
+
+
 def _build_directory(name: str) -> str:
     try:  # Where torch.utils.cpp_extension.load puts it by default.
         from torch.utils.cpp_extension import _get_build_directory
@@ -82,8 +87,7 @@ def _build() -> ModuleType:
         # OpenMP runtime is the one PyTorch has already loaded (same
         # soname), so both share one thread pool.
         flags, ldflags = flags + ['-fopenmp'], ['-fopenmp']
-    with open(SOURCE, 'rb') as f:
-        source = f.read()
+    source = _read(SOURCE)
     # One build per source, flags and PyTorch: checkouts or environments
     # that share the cache never rebuild each other's extension. The source
     # is compiled from a copy in the build folder, so that the build does
@@ -93,7 +97,7 @@ def _build() -> ModuleType:
     name = f'torch_geometric_gru_cpu_{suffix}_{key}'
     directory = _build_directory(name)
     copy = osp.join(directory, 'gru_cpu.cpp')
-    if not osp.exists(copy) or open(copy, 'rb').read() != source:
+    if not osp.exists(copy) or _read(copy) != source:
         fd, tmp = tempfile.mkstemp(dir=directory, suffix='.cpp.tmp')
         with os.fdopen(fd, 'wb') as f:
             f.write(source)
