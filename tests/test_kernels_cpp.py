@@ -7,6 +7,7 @@ extensions folder); the :func:`extension` fixture builds or loads it once
 per session: about 80 s for a first build on the two-core machine, well
 under a second once cached. Without a compiler the tests that need it
 skip."""
+import os.path as osp
 import time
 import warnings
 
@@ -266,3 +267,20 @@ def test_threads_split_large_steps(extension, monkeypatch, dtype):
         torch.set_num_threads(threads)
     for a, b in zip(got, expected):
         assert torch.allclose(a, b, **TOL[dtype])
+
+
+def test_build_does_not_depend_on_the_checkout(extension, monkeypatch,
+                                               tmp_path):
+    # Another checkout (or environment) with the same source shares the
+    # cached build instead of rebuilding it: the build is named by content.
+    copy = tmp_path / 'gru_cpu.cpp'
+    with open(cpp.SOURCE, 'rb') as f:
+        source = f.read()
+    copy.write_bytes(source)
+    monkeypatch.setattr(cpp, 'SOURCE', str(copy))
+    t = time.perf_counter()
+    module = cpp._build()
+    assert module.__name__ == extension.__name__
+    assert time.perf_counter() - t < 30  # Loaded, not compiled again.
+    with open(osp.join(osp.dirname(module.__file__), 'build.ninja')) as f:
+        assert str(tmp_path) not in f.read()

@@ -6,17 +6,20 @@ forward steps, the backward's :math:`dh` recurrence) through this extension
 when it is available, and through its own Python loops otherwise: both
 compute the same thing (the tests compare them). The extension is built
 with :func:`torch.utils.cpp_extension.load` the first time a kernel needs it
-(about a minute; it needs a C++ compiler and :obj:`ninja`) and cached in
-PyTorch's extensions folder (:obj:`TORCH_EXTENSIONS_DIR`, by default
+(one to three minutes; it needs a C++ compiler and :obj:`ninja`) and cached
+in PyTorch's extensions folder (:obj:`TORCH_EXTENSIONS_DIR`, by default
 :obj:`~/.cache/torch_extensions`), so later processes only load it. One
-build per vector instruction set: a cache shared by machines of different
-CPU types never hands one of them code it cannot run.
+build per vector instruction set, source and PyTorch version: a cache
+shared by machines of different CPU types never hands one of them code it
+cannot run, and checkouts that share it never rebuild each other's.
 
 If the build fails, the package warns once and keeps the Python loops. Set
 :obj:`TORCH_GEOMETRIC_GRU_CPP=0` to use the Python loops without trying.
 """
+import hashlib
 import os
 import os.path as osp
+import tempfile
 import warnings
 from types import ModuleType
 from typing import List, Optional, Tuple
@@ -58,6 +61,23 @@ def _flags() -> Tuple[str, List[str]]:
     return 'default', ['-O3']
 
 
+def _read(path: str) -> bytes:
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def _build_directory(name: str) -> str:
+    try:  # Where torch.utils.cpp_extension.load puts it by default.
+        from torch.utils.cpp_extension import _get_build_directory
+        return _get_build_directory(name, verbose=False)
+    except Exception:  # A private helper: it may move.
+        root = os.environ.get('TORCH_EXTENSIONS_DIR', osp.join(
+            osp.expanduser('~'), '.cache', 'torch_extensions'))
+        path = osp.join(root, name)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+
 def _build() -> ModuleType:
     from torch.utils.cpp_extension import load
     suffix, flags = _flags()
@@ -67,8 +87,24 @@ def _build() -> ModuleType:
         # OpenMP runtime is the one PyTorch has already loaded (same
         # soname), so both share one thread pool.
         flags, ldflags = flags + ['-fopenmp'], ['-fopenmp']
-    return load(name=f'torch_geometric_gru_cpu_{suffix}', sources=[SOURCE],
-                extra_cflags=flags, extra_ldflags=ldflags, verbose=False)
+    source = _read(SOURCE)
+    # One build per source, flags and PyTorch: checkouts or environments
+    # that share the cache never rebuild each other's extension. The source
+    # is compiled from a copy in the build folder, so that the build does
+    # not depend on where the package is installed.
+    key = hashlib.sha256(source + ' '.join(flags).encode() +
+                         torch.__version__.encode()).hexdigest()[:12]
+    name = f'torch_geometric_gru_cpu_{suffix}_{key}'
+    directory = _build_directory(name)
+    copy = osp.join(directory, 'gru_cpu.cpp')
+    if not osp.exists(copy) or _read(copy) != source:
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix='.cpp.tmp')
+        with os.fdopen(fd, 'wb') as f:
+            f.write(source)
+        os.replace(tmp, copy)  # Atomic: a concurrent build reads all of it.
+    return load(name=name, sources=[copy], extra_cflags=flags,
+                extra_ldflags=ldflags, build_directory=directory,
+                verbose=False)
 
 
 def extension() -> Optional[ModuleType]:
