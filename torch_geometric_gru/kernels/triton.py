@@ -17,7 +17,9 @@ program computes :math:`W_{hh} h` with three :func:`tl.dot` of
 :obj:`[16, H] x [H, H]`, and reads the input projection
 :math:`W_{ih} x + b_{ih}` (one GEMM over the rows of :obj:`x` beforehand)
 through the row index, so node features read by every out-edge are
-projected once per node. Loads of the next step are issued before the
+projected once per node; inputs with one row per element (messages) are
+projected per chunk of steps instead, one launch per chunk, the state
+carried between launches. Loads of the next step are issued before the
 current step's math. Two variants:
 
 * *resident* (:obj:`H <= 64`): :math:`W_{hh}` and the state stay on chip
