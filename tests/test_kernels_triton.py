@@ -247,11 +247,12 @@ def test_double_backward_matches_the_native_kernel(device):
 @pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('chunk_rows,sequence,hoisted', [
     (1, False, True), (6, True, False), (29, False, False)])
-def test_backward_in_chunks_of_steps(device, chunk_rows, sequence, hoisted,
-                                     variant, monkeypatch):
-    # The backward's launches cover a few steps each (one step, or
-    # boundaries inside a tile's steps), carrying dh from launch to launch;
-    # H = 20 pads to 32: two column blocks of the streamed variant.
+def test_launches_over_chunks_of_steps(device, chunk_rows, sequence,
+                                       hoisted, variant, monkeypatch):
+    # The backward's launches (and the forward's, for per-element inputs)
+    # cover a few steps each (one step, or boundaries inside a tile's
+    # steps), carrying h or dh from launch to launch; H = 20 pads to 32:
+    # two column blocks of the streamed variant.
     hidden = 20
     monkeypatch.setattr(triton_gru, 'CHUNK_BYTES', chunk_rows * 32 * hidden)
     torch.manual_seed(11)

@@ -208,8 +208,9 @@ def test_triton_training_saves_one_state_per_edge_and_layer(
 @needs_triton
 @pytest.mark.parametrize('hoisted', [True, False])
 def test_triton_buffers_are_not_edge_sized(hoisted, monkeypatch):
-    # The Triton forward without saving keeps no per-row buffer, and the
-    # backward's buffers are sized by a chunk of steps (made small here).
+    # The Triton forward without saving keeps no per-row buffer (messages
+    # are projected chunk by chunk), and the backward's buffers are sized
+    # by a chunk of steps (made small here).
     hidden, channels, num_nodes, num_edges = 16, 4, 30, 900
     gen = torch.Generator().manual_seed(2)
     edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=gen)
@@ -231,10 +232,9 @@ def test_triton_buffers_are_not_edge_sized(hoisted, monkeypatch):
     bound = max(bound, num_nodes * 4 * hidden)
     assert num_edges * hidden > 2 * bound  # An (E, H) tensor would show.
 
-    if hoisted:  # (Messages are projected in one GEMM in the forward.)
-        with _LargestOutput() as mode:
-            triton_kernels.forward(x, src, *params, layout, sequence=False)
-        assert mode.numel <= bound
+    with _LargestOutput() as mode:
+        triton_kernels.forward(x, src, *params, layout, sequence=False)
+    assert mode.numel <= bound
 
     out, states = triton_kernels.forward(x, src, *params, layout,
                                          sequence=False, save=True)

@@ -17,7 +17,9 @@ program computes :math:`W_{hh} h` with three :func:`tl.dot` of
 :obj:`[16, H] x [H, H]`, and reads the input projection
 :math:`W_{ih} x + b_{ih}` (one GEMM over the rows of :obj:`x` beforehand)
 through the row index, so node features read by every out-edge are
-projected once per node. Loads of the next step are issued before the
+projected once per node; inputs with one row per element (messages) are
+projected per chunk of steps instead, one launch per chunk, the state
+carried between launches. Loads of the next step are issued before the
 current step's math. Two variants:
 
 * *resident* (:obj:`H <= 64`): :math:`W_{hh}` and the state stay on chip
@@ -175,7 +177,10 @@ def launch_options(hidden: int, block: Optional[int] = None,
         options.update(BLOCK_COLS=min(block_cols, h_pad), num_warps=8,
                        num_stages=1)
     else:
-        options.update(num_warps=4 if h_pad <= 32 else 8)
+        # At H = 32 the forward spills 8 B with 4 warps, the backward
+        # 8-16 B with 8 (3xTF32).
+        small = h_pad <= (32 if backward else 16)
+        options.update(num_warps=4 if small else 8)
     if num_warps is not None:
         options['num_warps'] = num_warps
     return options
@@ -234,28 +239,57 @@ def forward(
     and :obj:`x.dtype`; and, if :obj:`save`, what :func:`backward` reads:
     the fp32 state after every row, with a row of zeros appended (the
     state before a first step)."""
-    lengths, offsets = _plan(layout)
+    lengths, offsets_dev = _plan(layout)
     num_rows, hidden = layout.num_packed, w_hh.size(1)
     device = x.device
     precision = precision or dot_precision(device)
-    gi = torch.nn.functional.linear(x, w_ih, b_ih).contiguous()
+    offsets = layout.offsets
 
     store_h = save or sequence
     h_buf = torch.empty((num_rows + 1 if store_h else 1), hidden,
                         device=device)
     h_buf[-1].zero_()
-    final = torch.empty(layout.num_sequences, hidden, device=device)
+    # The state of every sequence after each launch (h = 0 before).
+    final = torch.zeros(layout.num_sequences, hidden, device=device)
+    state = _state(layout, hidden, device)
     dummy = lengths  # Any tensor, for pointers a kernel never reads.
-    args = [gi, gi.stride(0), dummy if src is None else src,
-            w_hh.contiguous(), dummy if b_hh is None else b_hh.contiguous(),
-            lengths, offsets, h_buf, final]
-    flags = dict(HAS_SRC=src is not None, HAS_BIAS=b_hh is not None,
-                 STORE_H=store_h, PRECISION=precision)
-    _launch(False, hidden, layout.num_sequences, args,
-            [layout.num_sequences, hidden], flags,
-            _state(layout, hidden, device))
+    w_hh_c = w_hh.contiguous()
+    b_hh_c = dummy if b_hh is None else b_hh.contiguous()
+    flags = dict(HAS_BIAS=b_hh is not None, STORE_H=store_h,
+                 PRECISION=precision)
+    hoisted = _hoisted(x, src)
+    if hoisted:  # One launch over the projections of x's rows.
+        plan = [(0, layout.num_steps)]
+        gi = torch.nn.functional.linear(x, w_ih, b_ih).contiguous()
+    else:  # Per chunk of steps, the projections of its rows.
+        plan = chunks(layout, hidden)[::-1]
+    for lo, hi in plan:
+        if not hoisted:
+            gi = _projection(x, src, w_ih, b_ih,
+                             slice(offsets[lo], offsets[hi]))[1]
+        args = [gi, gi.stride(0), src if hoisted else dummy, w_hh_c, b_hh_c,
+                lengths, offsets_dev, h_buf, final]
+        _launch(False, hidden, layout.batch_sizes_list[lo], args,
+                [layout.num_sequences, hidden, lo, hi, offsets[lo]],
+                dict(flags, HAS_SRC=hoisted), state)
     out = h_buf[:num_rows] if sequence else final
     return out.to(x.dtype), (h_buf if save else None)
+
+
+def _hoisted(x: Tensor, src: Optional[Tensor]) -> bool:
+    r"""Whether the kernels read the projections of the rows of :obj:`x`
+    through :obj:`src` (fewer rows than reads: node features read by
+    every out-edge, projected once per node); otherwise the projections
+    of the packed rows, chunk by chunk."""
+    return src is not None and x.size(0) < src.numel()
+
+
+def _projection(x: Tensor, src: Optional[Tensor], w_ih: Tensor,
+                b_ih: Optional[Tensor], rows: slice) -> Tuple[Tensor, Tensor]:
+    r"""The inputs of the packed rows :obj:`rows` and their projections
+    :math:`W_{ih} x + b_{ih}`."""
+    xs = x[rows] if src is None else x.index_select(0, src[rows])
+    return xs, torch.nn.functional.linear(xs, w_ih, b_ih).contiguous()
 
 
 def chunks(layout: PackedLayout, hidden: int) -> List[Tuple[int, int]]:
@@ -353,7 +387,7 @@ class _Accumulator:
         hidden = w_hh.size(1)
         self.x, self.src, self.w_ih, self.needs = x, src, w_ih, needs
         self.w_dtype = (w_ih.dtype, w_hh.dtype)
-        self.hoisted = src is not None and x.size(0) < src.numel()
+        self.hoisted = _hoisted(x, src)
         new = functools.partial(torch.zeros, device=x.device)
         self.grad_w_hh = new(3 * hidden, hidden) if needs[2] else None
         self.grad_b_hh = new(3 * hidden)
@@ -374,10 +408,8 @@ class _Accumulator:
                 self.gi = torch.nn.functional.linear(
                     self.x, self.w_ih, b_ih).contiguous()
             return self.gi, self.src
-        self.xs = (self.x[rows] if self.src is None else
-                   self.x.index_select(0, self.src[rows]))
-        return torch.nn.functional.linear(self.xs, self.w_ih,
-                                          b_ih).contiguous(), None
+        self.xs, gi = _projection(self.x, self.src, self.w_ih, b_ih, rows)
+        return gi, None
 
     def add(self, rows: slice, dg: Tensor, h_prev: Tensor) -> None:
         r"""Adds the gradients of the packed rows :obj:`rows`, whose gate

@@ -2,12 +2,17 @@ r"""The forward kernels of :mod:`torch_geometric_gru.kernels.triton`, and
 the pieces of Triton code that its backward kernels share (the tile, the
 gate math, the loads of :math:`W_{hh}` and of the input projection).
 
-One program owns :obj:`BLOCK` consecutive ranks (sequences, longest first)
-and loops over the steps of its longest one; rank :obj:`k` reads packed
-row :obj:`OFF[t] + k` at step :obj:`t < LEN[k]`. What it writes: the final
-state of its ranks (:obj:`FINAL`), and, if :obj:`STORE_H`, the state after
-every row it reads (:obj:`HBUF`, the sequence output and the only per-row
-tensor saved for the backward). Nothing else per row.
+One launch covers the steps :obj:`[t_lo, t_hi)` (all steps, unless the
+input projection is computed per chunk of steps); one program owns
+:obj:`BLOCK` consecutive ranks (sequences, longest first) and loops over
+its steps in that range; rank :obj:`k` reads packed row
+:obj:`OFF[t] + k` at step :obj:`t < LEN[k]`, its input projection at row
+:obj:`SRC[row]` of :obj:`GI` (or :obj:`row - row0` of a chunk's
+projection). What a program writes: the state of its ranks after the
+range (:obj:`FINAL`, which also holds the state entering it: zeros before
+the first launch), and, if :obj:`STORE_H`, the state after every row it
+reads (:obj:`HBUF`: the sequence output, and the only per-row tensor
+saved for the backward). Nothing else per row.
 """
 import triton
 import triton.language as tl
@@ -56,14 +61,19 @@ def _load_gi(GI, gi_stride, SRC, row, row0, active, col, H,
 
 
 @triton.jit
-def _load_inputs(GI, gi_stride, SRC, OFF, t, rank, length, col, H,
-                 HAS_SRC: tl.constexpr):
+def _load_inputs(GI, gi_stride, SRC, OFF, t, rank, length, col, H, t_hi,
+                 row0, HAS_SRC: tl.constexpr):
     r"""The input projections of step :obj:`t` of the ranks :obj:`rank`
-    (zeros where the sequence is over), the rows and their mask."""
-    active = t < length
+    (zeros where the sequence is over, and from step :obj:`t_hi` on,
+    whose rows lie outside the launch's buffers), the rows and their
+    mask."""
+    # (A vector of t: Triton's interpreter mistypes bool scalar & bool
+    # vector.)
+    step = t + tl.zeros_like(length)
+    active = (step < length) & (step < t_hi)
     row = (tl.load(OFF + t) + rank).to(tl.int64)
-    gi_r, gi_z, gi_n = _load_gi(GI, gi_stride, SRC, row, 0, active, col, H,
-                                HAS_SRC)
+    gi_r, gi_z, gi_n = _load_gi(GI, gi_stride, SRC, row, row0, active, col,
+                                H, HAS_SRC)
     return gi_r, gi_z, gi_n, row, active[:, None] & (col < H)[None, :]
 
 
@@ -97,7 +107,8 @@ def _store_h(HBUF, row, col, mask, H, h, STORE_H: tl.constexpr):
 
 @triton.jit
 def _forward_resident(
-    GI, gi_stride, SRC, WHH, BHH, LEN, OFF, HBUF, FINAL, num_seq, H,
+    GI, gi_stride, SRC, WHH, BHH, LEN, OFF, HBUF, FINAL, num_seq, H, t_lo,
+    t_hi, row0,
     HAS_SRC: tl.constexpr, HAS_BIAS: tl.constexpr, STORE_H: tl.constexpr,
     BLOCK: tl.constexpr, H_PAD: tl.constexpr, PRECISION: tl.constexpr,
 ):
@@ -109,15 +120,19 @@ def _forward_resident(
     b_r = _load_b(BHH, 0, H, col, HAS_BIAS)
     b_z = _load_b(BHH, 1, H, col, HAS_BIAS)
     b_n = _load_b(BHH, 2, H, col, HAS_BIAS)
+    seq_mask = (rank < num_seq)[:, None] & (col < H)[None, :]
+    h_ptr = FINAL + rank.to(tl.int64)[:, None] * H + col[None, :]
+    h = tl.load(h_ptr, mask=seq_mask, other=0.)
 
-    h = tl.zeros([BLOCK, H_PAD], tl.float32)
     gi_r, gi_z, gi_n, row, mask = _load_inputs(
-        GI, gi_stride, SRC, OFF, 0, rank, length, col, H, HAS_SRC)
-    for t in range(0, num_steps):
+        GI, gi_stride, SRC, OFF, t_lo, rank, length, col, H, t_hi, row0,
+        HAS_SRC)
+    for t in range(t_lo, tl.minimum(num_steps, t_hi)):
         # The next step's loads before this step's math (OFF has
         # num_steps + 1 entries).
         nxt_r, nxt_z, nxt_n, nxt_row, nxt_mask = _load_inputs(
-            GI, gi_stride, SRC, OFF, t + 1, rank, length, col, H, HAS_SRC)
+            GI, gi_stride, SRC, OFF, t + 1, rank, length, col, H, t_hi,
+            row0, HAS_SRC)
         gh_r = tl.dot(h, w_r, input_precision=PRECISION) + b_r
         gh_z = tl.dot(h, w_z, input_precision=PRECISION) + b_z
         gh_n = tl.dot(h, w_n, input_precision=PRECISION) + b_n
@@ -125,31 +140,42 @@ def _forward_resident(
         h = tl.where(mask, h_new, h)
         _store_h(HBUF, row, col, mask, H, h, STORE_H)
         gi_r, gi_z, gi_n, row, mask = nxt_r, nxt_z, nxt_n, nxt_row, nxt_mask
-    out = FINAL + rank.to(tl.int64)[:, None] * H + col[None, :]
-    tl.store(out, h, mask=(rank < num_seq)[:, None] & (col < H)[None, :])
+    tl.store(h_ptr, h, mask=seq_mask)
 
 
 @triton.jit
 def _forward_streamed(
     GI, gi_stride, SRC, WHH, BHH, LEN, OFF, HBUF, FINAL, STATE, num_seq, H,
-    slot_stride,
+    t_lo, t_hi, row0, slot_stride,
     HAS_SRC: tl.constexpr, HAS_BIAS: tl.constexpr, STORE_H: tl.constexpr,
     BLOCK: tl.constexpr, H_PAD: tl.constexpr, BLOCK_COLS: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
-    # STATE is [2, num_tiles * BLOCK, H_PAD], zeros: step t reads slot
-    # t % 2 and writes slot (t + 1) % 2. Blocks of BLOCK_COLS columns of
-    # the new state, each a sum over blocks of BLOCK_COLS of h.
+    # STATE is [2, num_tiles * BLOCK, H_PAD]: the launch's i-th step reads
+    # slot i % 2 and writes slot (i + 1) % 2; FINAL goes in slot 0 and
+    # comes back from the last slot written. Blocks of BLOCK_COLS columns
+    # of the new state, each a sum over blocks of BLOCK_COLS of h.
     rank, length, num_steps = _tile(LEN, num_seq, BLOCK)
     state = STATE + rank.to(tl.int64)[:, None] * H_PAD
+    h_base = FINAL + rank.to(tl.int64)[:, None] * H
     num_blocks = H_PAD // BLOCK_COLS
-    for t in range(0, num_steps):
-        cur = state + (t % 2) * slot_stride
-        nxt = state + ((t + 1) % 2) * slot_stride
+    for block in range(0, num_blocks):
+        col = block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
+        seq_mask = (rank < num_seq)[:, None] & (col < H)[None, :]
+        tl.store(state + col[None, :],
+                 tl.load(h_base + col[None, :], mask=seq_mask, other=0.))
+    tl.debug_barrier()
+
+    num_local = tl.maximum(tl.minimum(num_steps, t_hi) - t_lo, 0)
+    for i in range(0, num_local):
+        t = t_lo + i
+        cur = state + (i % 2) * slot_stride
+        nxt = state + ((i + 1) % 2) * slot_stride
         for block in range(0, num_blocks):
             col = block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
             gi_r, gi_z, gi_n, row, mask = _load_inputs(
-                GI, gi_stride, SRC, OFF, t, rank, length, col, H, HAS_SRC)
+                GI, gi_stride, SRC, OFF, t, rank, length, col, H, t_hi, row0,
+                HAS_SRC)
             gh_r = tl.zeros([BLOCK, BLOCK_COLS], tl.float32)
             gh_z = tl.zeros([BLOCK, BLOCK_COLS], tl.float32)
             gh_n = tl.zeros([BLOCK, BLOCK_COLS], tl.float32)
@@ -171,10 +197,9 @@ def _forward_streamed(
             tl.store(nxt + col[None, :], h_col)
             _store_h(HBUF, row, col, mask, H, h_col, STORE_H)
         tl.debug_barrier()  # Every column of step t before step t + 1.
-    last = state + (num_steps % 2) * slot_stride
+    last = state + (num_local % 2) * slot_stride
     for block in range(0, num_blocks):
         col = block * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
-        h_col = tl.load(last + col[None, :])
-        out = FINAL + rank.to(tl.int64)[:, None] * H + col[None, :]
-        tl.store(out, h_col,
-                 mask=(rank < num_seq)[:, None] & (col < H)[None, :])
+        seq_mask = (rank < num_seq)[:, None] & (col < H)[None, :]
+        tl.store(h_base + col[None, :], tl.load(last + col[None, :]),
+                 mask=seq_mask)
