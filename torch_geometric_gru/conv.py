@@ -15,8 +15,9 @@ from torch_geometric_gru._checks import (
     check_same_dtype,
 )
 from torch_geometric_gru.conv_parts import (
+    NO_EDGE_UPDATE,
+    NO_FUSED,
     EdgeRangeCheck,
-    NoFusedHooks,
     conv_aggregation,
     edge_inputs,
     edge_parts,
@@ -25,7 +26,7 @@ from torch_geometric_gru.conv_parts import (
 from torch_geometric_gru.sequence import SequenceAggregation
 
 
-class GRUConv(NoFusedHooks, MessagePassing):
+class GRUConv(MessagePassing):
     r"""The GRU graph convolution: every node reads the messages of its
     incoming neighbours as a sequence, with one shared
     :class:`torch.nn.GRU`, and adds its own transformed features:
@@ -193,6 +194,21 @@ class GRUConv(NoFusedHooks, MessagePassing):
             self.register_parameter('bias', None)
         self._check_edges = EdgeRangeCheck()
         self.reset_parameters()
+
+    # Hooks without a place in GRUConv: it has no fused message-and-
+    # aggregate kernel and no edge updater. Registering them would be a
+    # silent no-op, so it is an error.
+    def register_message_and_aggregate_forward_pre_hook(self, hook):
+        raise TypeError(NO_FUSED)
+
+    def register_message_and_aggregate_forward_hook(self, hook):
+        raise TypeError(NO_FUSED)
+
+    def register_edge_update_forward_pre_hook(self, hook):
+        raise TypeError(NO_EDGE_UPDATE)
+
+    def register_edge_update_forward_hook(self, hook):
+        raise TypeError(NO_EDGE_UPDATE)
 
     def reset_parameters(self):
         super().reset_parameters()

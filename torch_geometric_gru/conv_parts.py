@@ -1,7 +1,7 @@
 r"""What :class:`~torch_geometric_gru.GRUConv` delegates: the choice of
 its aggregation, the normalisation and checks of its inputs (edges in any
 of PyG's adjacency types, sizes, edge features and weights, the range
-check once per graph), and the hooks it refuses."""
+check once per graph), and the errors of the hooks it refuses."""
 from typing import Optional, Tuple
 
 import torch
@@ -21,12 +21,13 @@ from torch_geometric_gru.layout_cache import tensor_key
 from torch_geometric_gru.mingru import MinGRUAggregation
 from torch_geometric_gru.sequence import SequenceAggregation
 
-_NO_FUSED = ("'GRUConv' has no fused message-and-aggregate path (a GRU reads "
-             "the messages one by one), so these hooks would never fire; "
-             "use register_message_forward_hook or "
-             "register_aggregate_forward_hook")
-_NO_EDGE_UPDATE = ("'GRUConv' has no edge updater, so these hooks would never "
-                   "fire; use register_message_forward_hook")
+# The errors of the hooks GRUConv refuses:
+NO_FUSED = ("'GRUConv' has no fused message-and-aggregate path (a GRU reads "
+            "the messages one by one), so these hooks would never fire; "
+            "use register_message_forward_hook or "
+            "register_aggregate_forward_hook")
+NO_EDGE_UPDATE = ("'GRUConv' has no edge updater, so these hooks would never "
+                  "fire; use register_message_forward_hook")
 
 
 def conv_aggregation(cell: str, channels: int, num_layers: int,
@@ -192,20 +193,3 @@ class EdgeRangeCheck:
 
     def __getstate__(self) -> dict:
         return {'_checked': None}
-
-
-class NoFusedHooks:
-    r"""Refuses the hooks that have no place in a conv without a fused
-    message-and-aggregate kernel and without an edge updater: registering
-    them would be a silent no-op."""
-    def register_message_and_aggregate_forward_pre_hook(self, hook):
-        raise TypeError(_NO_FUSED)
-
-    def register_message_and_aggregate_forward_hook(self, hook):
-        raise TypeError(_NO_FUSED)
-
-    def register_edge_update_forward_pre_hook(self, hook):
-        raise TypeError(_NO_EDGE_UPDATE)
-
-    def register_edge_update_forward_hook(self, hook):
-        raise TypeError(_NO_EDGE_UPDATE)
