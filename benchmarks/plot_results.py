@@ -13,11 +13,16 @@ import os
 import os.path as osp
 import sys
 
-import matplotlib
+from options import MODELS, description
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-from options import MODELS, description  # noqa: E402
+
+def _pyplot():
+    # Imported when a plot is drawn, so that the command line (--help)
+    # works without the 'benchmark' extra.
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def label_of(args: dict) -> str:
@@ -38,6 +43,7 @@ def bars(out: str, paths, model: str, title: str):
         labels.append(label_of(run['args']))
         means.append(100 * r['mean'])
         stds.append(100 * r['std'])
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 0.6 * len(labels) + 1.5))
     y = range(len(labels))
     ax.barh(list(y), means, xerr=stds, color='tab:blue', alpha=0.8,
@@ -57,6 +63,7 @@ def bars(out: str, paths, model: str, title: str):
 
 
 def curves(out: str, paths, title: str):
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for path in paths:
         with open(path) as f:
@@ -88,6 +95,7 @@ def synthetic(out: str, path: str, title: str):
         run = json.load(f)
     results, args = run['results'], run['args']
     tasks = [t for t in TASKS if t in results]
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.6))
     degrees = [5.5, (args['ood_degrees'][0] + args['ood_degrees'][1]) / 2]
     for ax, task in zip(list(axes), tasks):
