@@ -454,11 +454,13 @@ def test_readme_example_prints_the_quoted_accuracy(monkeypatch, tmp_path):
     _, printed = _run_readme_example(monkeypatch, blocks[0], tmp_path)
     quoted = re.search(r'prints `Test accuracy: ([0-9.]+)`', text).group(1)
     got = printed[-1].split(': ')[1]
-    # Never bit for bit: oneDNN/MKL pick other kernels on other CPUs (AMD
-    # EPYC vs Intel Xeon with AVX-512) and thread counts, so the last bits
-    # of every sum move and 200 epochs of training amplify them (0.688 on
-    # a Xeon where an EPYC prints 0.707). The README states the tolerance.
-    assert abs(float(got) - float(quoted)) < 0.03
+    # Never bit for bit: oneDNN/MKL and the C++ step loops pick other
+    # kernels on other CPUs (AMD EPYC vs Intel Xeon with AVX-512) and thread
+    # counts, so the last bits of every sum move and 200 epochs of training
+    # amplify them (0.714-0.748 on one EPYC over threads and step loops,
+    # 0.688 on a Xeon with an earlier kernel). The README states the
+    # tolerance.
+    assert abs(float(got) - float(quoted)) < 0.06
 
 
 def _gpu_check(argv):
