@@ -1,18 +1,22 @@
 r"""How many threads a benchmark may use on a machine shared with other work.
 
 Importing this module before :mod:`torch` (every script in
-:obj:`benchmarks/` does) sets OpenMP's wait policy to passive, unless the
-caller set one: a thread that waits for its team then sleeps instead of
-spinning for a while, so that a thread whose core is taken by another
-process does not stall the rest of its team (with torch's defaults, the
-main job ran 4.6-4.9x slower on busy cores than with these, and up to 137x
-slower than with one thread; ``docs/benchmarks.md``). OpenMP reads the
-variable once, when :mod:`torch` loads it, so this must happen first; the
-module imports nothing heavy.
+:obj:`benchmarks/` does) measures how many of this process's cores other
+processes keep busy (:func:`busy_cores`, over :data:`WINDOW` seconds) and,
+when that is at least :data:`PASSIVE_FROM` cores, sets OpenMP's wait policy
+to passive, unless the caller set one: a thread that waits for its team
+then sleeps instead of spinning for a while, so that a thread whose core is
+taken by another process does not stall the rest of its team (with torch's
+defaults, the main job ran 4.6-4.9x slower on busy cores than with these,
+and up to 137x slower than with one thread; ``docs/benchmarks.md``). On
+free cores the policy is left alone: there, spinning is what makes a
+team's short waits cheap (passive waits cost the main job 20-50% of its
+idle speed). OpenMP reads the variable once, when :mod:`torch` loads it, so
+this must happen first; the module imports nothing heavy.
 
 :func:`default_threads` then picks the torch thread count: the cores this
-process may run on that are free, measured over a short window, never more,
-at least one.
+process may run on that are free (the same measurement), never more, at
+least one.
 """
 import math
 import os
@@ -20,11 +24,16 @@ import sys
 import time
 from typing import Dict, Optional, Sequence, Tuple
 
-if 'torch' not in sys.modules:  # Later would change nothing.
-    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-
 #: The window over which :func:`busy_cores` measures the other processes.
 WINDOW = 0.25
+#: Other processes keeping at least this many cores busy make the wait
+#: policy passive (:func:`wait_policy`).
+PASSIVE_FROM = 0.5
+#: The busy cores measured when this module was first imported, before
+#: :mod:`torch` loaded (:obj:`None` if it was not measured: :mod:`torch`
+#: was already loaded, the caller had set :obj:`OMP_WAIT_POLICY`, or the
+#: kernel does not say).
+BUSY_AT_IMPORT: Optional[float] = None
 
 
 def choose_threads(cores: int, busy: float) -> int:
@@ -90,9 +99,13 @@ def default_threads(cores: Optional[Sequence[int]] = None,
                     busy: Optional[float] = None) -> int:
     r"""The torch thread count for a benchmark that was not told one: the
     free cores among those this process may use (:func:`usable_cores`),
-    measured now by :func:`busy_cores`, else from the one-minute load
-    average where the kernel has no per-core times."""
-    cores = usable_cores() if cores is None else cores
+    measured at import (:data:`BUSY_AT_IMPORT`) or now by
+    :func:`busy_cores`, else from the one-minute load average where the
+    kernel has no per-core times."""
+    if cores is None:
+        cores = usable_cores()
+        if busy is None:  # Measured a moment ago, at import.
+            busy = BUSY_AT_IMPORT
     if busy is None:
         busy = busy_cores(cores)
     if busy is None:
@@ -101,3 +114,28 @@ def default_threads(cores: Optional[Sequence[int]] = None,
         except (AttributeError, OSError):  # No load average (Windows).
             busy = 0.0
     return choose_threads(len(cores), busy)
+
+
+def wait_policy(busy: Optional[float]) -> Optional[str]:
+    r"""The OpenMP wait policy to set when other processes keep :obj:`busy`
+    cores busy: ``'PASSIVE'`` from :data:`PASSIVE_FROM` cores on, else
+    :obj:`None` (leave OpenMP's default, which spins briefly before it
+    sleeps)."""
+    if busy is not None and busy >= PASSIVE_FROM:
+        return 'PASSIVE'
+    return None
+
+
+def _set_wait_policy() -> None:
+    global BUSY_AT_IMPORT
+    # Once torch is loaded, OpenMP has read the variable: later would
+    # change nothing. A caller's own choice stands.
+    if 'torch' in sys.modules or 'OMP_WAIT_POLICY' in os.environ:
+        return
+    BUSY_AT_IMPORT = busy_cores(usable_cores())
+    policy = wait_policy(BUSY_AT_IMPORT)
+    if policy is not None:
+        os.environ['OMP_WAIT_POLICY'] = policy
+
+
+_set_wait_policy()

@@ -25,7 +25,7 @@ The GRU models read every neighbourhood in the full graph's order
 :obj:`num_sampled_nodes_per_hop` / :obj:`num_sampled_edges_per_hop`, so that
 layer :obj:`i` only computes what the later layers read; the torch-sparse
 sampler does not report these counts, so they are recovered from the
-hop-ordered batch (:func:`hop_counts`).
+hop-ordered batch (:func:`torch_geometric_gru.hop_counts`).
 
 Every (model, trimming) pair runs in its own process: it loads the graph the
 parent generated, draws the same batches (same seed; the parent checks
@@ -54,7 +54,7 @@ import sys
 import tempfile
 import time
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
@@ -96,29 +96,6 @@ def power_law_graph(num_nodes: int, num_edges: int, exponent: float = 2.5,
     src, dst = key // num_nodes, key % num_nodes
     keep = src != dst
     return torch.stack([src[keep], dst[keep]])
-
-
-def hop_counts(batch, num_hops: int) -> Tuple[List[int], List[int]]:
-    r"""The per-hop node and edge counts of a hop-ordered sampled batch
-    (seeds first, then each hop's new nodes; each hop's edges after the
-    previous hop's), for samplers that do not report them (torch-sparse).
-    The same recovery as :func:`_hop_counts` in tests/test_sampling.py,
-    which checks it against the samplers."""
-    dst_lo, dst_hi, num_edges = 0, batch.batch_size, 0
-    nodes, edges = [batch.batch_size], []
-    src, dst = batch.edge_index
-    for _ in range(num_hops):
-        mask = (dst >= dst_lo) & (dst < dst_hi)
-        count = int(mask.sum())
-        if not bool(mask[num_edges:num_edges + count].all()):
-            raise ValueError('The batch is not hop-ordered')
-        new = int(src[mask].max()) + 1 - dst_hi if count else 0
-        new = max(new, 0)
-        nodes.append(new)
-        edges.append(count)
-        num_edges += count
-        dst_lo, dst_hi = dst_hi, dst_hi + new
-    return nodes, edges
 
 
 def machine() -> str:
@@ -184,7 +161,7 @@ def worker(spec: Dict) -> Dict:
     from torch_geometric.data import Data
     from torch_geometric.loader import NeighborLoader
 
-    from torch_geometric_gru import PackedLayout, edge_order
+    from torch_geometric_gru import PackedLayout, edge_order, hop_counts
     torch.set_num_threads(1)
     edge_index = torch.load(spec['graph'])
     num_nodes = spec['num_nodes']

@@ -9,6 +9,7 @@ import re
 import runpy
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -588,6 +589,65 @@ def test_heterophilous_script(tmp_path):
     assert 'GAT-sep 93.91' in (tmp_path / 'minesweeper.md').read_text()
 
 
+@needs_sampler
+def test_heterophilous_mini_batches_read_the_full_graph_order():
+    # A spy model records what each training step reads; every sampled
+    # neighbourhood must list its sources in the order the full graph does.
+    with _namespace(osp.join(ROOT, 'benchmarks', 'heterophilous')) as ns:
+        neighbor_batches, train_epoch = (ns['neighbor_batches'],
+                                         ns['train_epoch'])
+        parser = ns['parser']
+    gen = torch.Generator().manual_seed(0)
+    num_nodes, num_edges = 60, 600
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=gen)
+    edge_index = edge_index[:, torch.randperm(num_edges, generator=gen)]
+    # The first feature is the node's id, so the spy can map back.
+    data = Data(x=torch.arange(num_nodes).float().view(-1, 1),
+                y=torch.randint(0, 2, (num_nodes, ), generator=gen),
+                edge_index=edge_index)
+    train = torch.rand(num_nodes, generator=gen) < 0.5
+    args = parser().parse_args(['--batch-size', '8', '--layers', '2',
+                                '--num-neighbors', '-1', '-1'])
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, edge_index):
+            seen.append((x[:, 0].long(), edge_index))
+            return x[:, 0] * self.weight
+
+    model = Spy()
+    loader = neighbor_batches(data, edge_index, train, args)
+    steps = train_epoch(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                        data, edge_index, data.y.float(), train, loader)
+    assert steps == len(seen) == -(-int(train.sum()) // 8)
+    for n_id, sub in seen:
+        src, dst = n_id[sub[0]], n_id[sub[1]]
+        for node in dst.unique().tolist():
+            # Full neighbourhoods ([-1, -1]): the whole sequence, in order.
+            assert src[dst == node].tolist() == \
+                edge_index[0, edge_index[1] == node].tolist()
+
+
+def test_heterophilous_batching_arguments():
+    with _namespace(osp.join(ROOT, 'benchmarks', 'heterophilous')) as ns:
+        parser, check = ns['parser'], ns['check_batching']
+    args = parser().parse_args(['--batch-size', '64', '--layers', '3'])
+    check(args)
+    assert args.num_neighbors == [15, 10, 10]
+    for argv, match in [
+        (['--num-neighbors', '5'], '--num-neighbors needs --batch-size'),
+        (['--batch-size', '0'], '--batch-size must be at least 1'),
+        (['--batch-size', '4', '--layers', '2', '--num-neighbors', '5'],
+         'one value per block'),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            check(parser().parse_args(argv))
+
+
 def test_main_job_on_a_fresh_clone(monkeypatch, capsys):
     # No dataset folder beside the repository and no $TORCH_GEOMETRIC_GRU_
     # DATASETS: the README's main command reads the embedded Cora.
@@ -766,17 +826,51 @@ def test_scripts_set_the_wait_policy_before_torch_loads(path):
     pytest.fail('cpu_threads is never imported')
 
 
-def test_cpu_threads_sets_a_passive_wait_policy():
+@pytest.mark.parametrize('busy,policy', [
+    (None, None),  # Not measured: OpenMP's default.
+    (0.0, None),
+    (0.3, None),  # Background noise: spinning keeps idle speed.
+    (0.5, 'PASSIVE'),
+    (2.0, 'PASSIVE'),
+])
+def test_wait_policy_is_passive_on_busy_cores(busy, policy):
+    import cpu_threads
+    assert cpu_threads.wait_policy(busy) == policy
+
+
+def _import_cpu_threads(env):
     code = ('import os, sys; sys.path.insert(0, "benchmarks"); '
-            'import cpu_threads; print(os.environ["OMP_WAIT_POLICY"])')
+            'import cpu_threads; '
+            'print(os.environ.get("OMP_WAIT_POLICY"), '
+            'cpu_threads.BUSY_AT_IMPORT, "torch" in sys.modules)')
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    policy, busy, torch_loaded = out.split()
+    assert torch_loaded == 'False'
+    return policy, None if busy == 'None' else float(busy)
+
+
+def test_cpu_threads_sets_the_wait_policy_from_the_load_at_import():
+    import cpu_threads
     env = {k: v for k, v in os.environ.items() if k != 'OMP_WAIT_POLICY'}
-    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
-    assert out.strip() == 'PASSIVE'
-    env['OMP_WAIT_POLICY'] = 'ACTIVE'  # The caller's choice stands.
-    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
-    assert out.strip() == 'ACTIVE'
+    # Whatever the load now, the policy follows the measurement:
+    policy, busy = _import_cpu_threads(env)
+    assert busy is not None and busy >= 0
+    assert policy == str(cpu_threads.wait_policy(busy))
+    # Two busy loops: at least half a core is taken, whatever the machine.
+    loops = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+             for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        policy, busy = _import_cpu_threads(env)
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    assert busy >= 0.5 and policy == 'PASSIVE'
+    env['OMP_WAIT_POLICY'] = 'ACTIVE'  # The caller's choice stands,
+    policy, busy = _import_cpu_threads(env)
+    assert policy == 'ACTIVE' and busy is None  # unmeasured.
 
 
 class _Bar:

@@ -5,7 +5,13 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
-from torch_geometric_gru import GRUGNN, GRUConv, GRUGraphSAGE, edge_order
+from torch_geometric_gru import (
+    GRUGNN,
+    GRUConv,
+    GRUGraphSAGE,
+    edge_order,
+    hop_counts,
+)
 from torch_geometric_gru.transforms import SortNeighbors
 
 needs_sampler = pytest.mark.skipif(
@@ -128,24 +134,65 @@ def test_link_neighbor_loader_keeps_the_order():
                     _sequence(src, dst, node)
 
 
-def _hop_counts(batch, num_hops):
-    r"""The per-hop node and edge counts of a hop-ordered sampled batch
-    (seeds first, then each hop's new nodes; each hop's edges after the
-    previous hop's), for samplers that do not report them."""
-    dst_lo, dst_hi, num_edges = 0, batch.batch_size, 0
-    nodes, edges = [batch.batch_size], []
-    src, dst = batch.edge_index
-    for _ in range(num_hops):
-        mask = (dst >= dst_lo) & (dst < dst_hi)
-        count = int(mask.sum())
-        assert bool(mask[num_edges:num_edges + count].all())  # Hop order.
-        new = int(src[mask].max()) + 1 - dst_hi if count else 0
-        new = max(new, 0)
-        nodes.append(new)
-        edges.append(count)
-        num_edges += count
-        dst_lo, dst_hi = dst_hi, dst_hi + new
-    return nodes, edges
+def _hops_by_search(edge_index, batch_size, num_nodes):
+    r"""Each batch node's hop (its distance from the seeds against the edge
+    direction), by breadth-first search: the reference for hop_counts."""
+    hop = torch.full((num_nodes, ), -1)
+    hop[:batch_size] = 0
+    src, dst = edge_index
+    k = 0
+    while True:
+        reached = src[hop[dst] == k]
+        new = reached[hop[reached] < 0].unique()
+        if new.numel() == 0:
+            return hop
+        k += 1
+        hop[new] = k
+
+
+@needs_sampler
+@pytest.mark.parametrize('num_neighbors', [[3, 2], [-1, -1], [4, 3, 2]])
+def test_hop_counts_match_a_breadth_first_search(num_neighbors):
+    data = _graph(num_nodes=60, num_edges=300)
+    loader = _loader(data, num_neighbors, batch_size=5, shuffle=True)
+    torch.manual_seed(0)
+    num_hops = len(num_neighbors)
+    for batch in _batches(loader):
+        nodes, edges = hop_counts(batch, num_hops)
+        hop = _hops_by_search(batch.edge_index, batch.batch_size,
+                              batch.num_nodes)
+        assert (hop >= 0).all()  # Every node was reached.
+        assert nodes == [int((hop == k).sum()) for k in range(num_hops + 1)]
+        into = hop[batch.edge_index[1]]
+        assert edges == [int((into == k).sum()) for k in range(num_hops)]
+        assert sum(nodes) == batch.num_nodes
+        assert sum(edges) == batch.num_edges
+
+
+def test_hop_counts_read_what_the_sampler_recorded():
+    data = Data(edge_index=torch.tensor([[1, 2], [0, 1]]), num_nodes=3,
+                batch_size=1, num_sampled_nodes=[1, 1, 1],
+                num_sampled_edges=[1, 1])
+    assert hop_counts(data, 2) == ([1, 1, 1], [1, 1])
+    with pytest.raises(ValueError, match="'num_hops' is 3 but the sampler"):
+        hop_counts(data, 3)
+    del data.num_sampled_nodes, data.num_sampled_edges  # Recovered:
+    assert hop_counts(data, 2) == ([1, 1, 1], [1, 1])
+    data.edge_index = data.edge_index.flip(1)  # Edges out of hop order.
+    with pytest.raises(ValueError, match='not in hop order'):
+        hop_counts(data, 2)
+
+
+@pytest.mark.parametrize('args,error,match', [
+    ((Data(edge_index=torch.zeros(2, 0, dtype=torch.long)), 1), ValueError,
+     "no 'batch_size'"),
+    ((Data(batch_size=1), 0), TypeError, "'num_hops' must be a positive"),
+    ((Data(batch_size=1), True), TypeError, "'num_hops' must be a positive"),
+    (('batch', 1), TypeError, "'data' must be a Data batch"),
+])
+def test_hop_counts_misuse(args, error, match):
+    with pytest.raises(error, match=match):
+        hop_counts(*args)
 
 
 @needs_sampler
@@ -163,7 +210,7 @@ def test_mini_batches_trimmed_or_not_equal_the_full_batch(model_cls):
         out = model(batch.x, batch.edge_index, order=key)
         assert torch.allclose(out[:batch.batch_size], full[seeds],
                               atol=1e-5)
-        nodes, edges = _hop_counts(batch, 2)
+        nodes, edges = hop_counts(batch, 2)
         trimmed = model(batch.x, batch.edge_index, order=key,
                         num_sampled_nodes_per_hop=nodes,
                         num_sampled_edges_per_hop=edges)

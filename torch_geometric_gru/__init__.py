@@ -5,7 +5,7 @@ from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.conv import GRUConv
 from torch_geometric_gru.mingru import MinGRUAggregation
 from torch_geometric_gru.models import GRUGNN, GRUGraphSAGE
-from torch_geometric_gru.sampling import edge_order
+from torch_geometric_gru.sampling import edge_order, hop_counts
 from torch_geometric_gru.sequence import SequenceAggregation
 from torch_geometric_gru import transforms
 
@@ -19,6 +19,7 @@ __all__ = [
     'MinGRUAggregation',
     'SequenceAggregation',
     'edge_order',
+    'hop_counts',
     'transforms',
     'PackedLayout',
     '__version__',

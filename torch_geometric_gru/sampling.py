@@ -7,9 +7,14 @@ sampled edge came from (:obj:`e_id`), and the ordering transforms record
 each edge's rank (:obj:`edge_rank`); either, passed as :obj:`order=` to the
 layers, makes a sampled subgraph read every neighbourhood in the order the
 full graph does.
+
+:func:`hop_counts` gives the per-hop node and edge counts that PyG's
+hierarchical trimming (:obj:`num_sampled_nodes_per_hop`,
+:obj:`num_sampled_edges_per_hop`) needs, also from samplers that do not
+report them.
 """
 import warnings
-from typing import Optional, Union
+from typing import List, Optional, Tuple, Union
 
 from torch import Tensor
 from torch_geometric.data import Data
@@ -60,3 +65,72 @@ def edge_order(data: Union[Data, EdgeStorage],
                       f"(e.g. SortNeighbors) or keep the loader's 'e_id'",
                       stacklevel=2)
     return None
+
+
+def hop_counts(data: Data, num_hops: int) -> Tuple[List[int], List[int]]:
+    r"""Returns the number of nodes and of edges a
+    :class:`~torch_geometric.loader.NeighborLoader` batch sampled per hop,
+    as :obj:`num_sampled_nodes_per_hop` and
+    :obj:`num_sampled_edges_per_hop` of PyG's hierarchical trimming want
+    them (:obj:`num_hops + 1` node counts, seeds first, and
+    :obj:`num_hops` edge counts).
+
+    The counts the sampler recorded (:obj:`data.num_sampled_nodes`,
+    :obj:`data.num_sampled_edges`: pyg-lib's sampler sets them) are
+    returned as they are. Otherwise (the torch-sparse sampler) they are
+    recovered from the batch's layout, which every PyG node sampler keeps:
+    the seeds first, then each hop's new nodes, and the edges into each
+    hop's nodes after those into the previous hop's.
+
+    .. code-block:: python
+
+        for batch in loader:  # A NeighborLoader.
+            nodes, edges = hop_counts(batch, num_hops=2)
+            out = model(batch.x, batch.edge_index, order=edge_order(batch),
+                        num_sampled_nodes_per_hop=nodes,
+                        num_sampled_edges_per_hop=edges)
+
+    Args:
+        data (torch_geometric.data.Data): A batch of a node-level
+            :class:`~torch_geometric.loader.NeighborLoader` (with
+            :obj:`batch_size`, its seeds first).
+        num_hops (int): The number of hops sampled (the length of the
+            loader's :obj:`num_neighbors`).
+    """
+    if not isinstance(data, Data):
+        raise TypeError(f"'data' must be a Data batch of a NeighborLoader "
+                        f"(got {type(data).__name__}); for HeteroData, "
+                        f"read its 'num_sampled_nodes_dict'")
+    if isinstance(num_hops, bool) or not isinstance(num_hops, int) \
+            or num_hops < 1:
+        raise TypeError(f"'num_hops' must be a positive int, the length of "
+                        f"the loader's 'num_neighbors' (got {num_hops!r})")
+    batch_size = getattr(data, 'batch_size', None)
+    if not isinstance(batch_size, int):
+        raise ValueError("'data' has no 'batch_size': pass a batch of a "
+                         "node-level NeighborLoader (seeds first)")
+    nodes = getattr(data, 'num_sampled_nodes', None)
+    edges = getattr(data, 'num_sampled_edges', None)
+    if nodes is not None and edges is not None:
+        nodes, edges = [int(n) for n in nodes], [int(e) for e in edges]
+        if len(nodes) != num_hops + 1 or len(edges) != num_hops:
+            raise ValueError(f"'num_hops' is {num_hops} but the sampler "
+                             f"recorded {len(edges)} hops")
+        return nodes, edges
+    src, dst = data.edge_index
+    dst_lo, dst_hi, seen = 0, batch_size, 0
+    nodes, edges = [batch_size], []
+    for _ in range(num_hops):
+        mask = (dst >= dst_lo) & (dst < dst_hi)
+        count = int(mask.sum())
+        if not bool(mask[seen:seen + count].all()):
+            raise ValueError("The edges of 'data' are not in hop order (the "
+                             "edges into each hop's nodes after those into "
+                             "the previous hop's), as a NeighborLoader "
+                             "leaves them; were they re-sorted?")
+        new = int(src[mask].max()) + 1 - dst_hi if count else 0
+        nodes.append(max(new, 0))
+        edges.append(count)
+        seen += count
+        dst_lo, dst_hi = dst_hi, dst_hi + nodes[-1]
+    return nodes, edges
