@@ -113,6 +113,48 @@ def test_hoisted_projection_equals_per_edge_messages():
     assert torch.allclose(hoisted, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize('in_channels,bidirectional,folded', [
+    (5, False, True),  # F < H: W folds into the GRU's input weights.
+    (16, False, False),  # F = 2H: W x first, then the GRU.
+    (9, True, True),  # Two directions fold while 9 * 48 < 9 * 8 + 8 * 48.
+    (11, True, False),
+])
+def test_message_weight_folds_into_the_input_projection_where_cheaper(
+        monkeypatch, in_channels, bidirectional, folded):
+    from torch_geometric_gru import recurrence
+    run = recurrence.ops.run_gru_layer
+    widths = []
+
+    def spy(x, src, w_ih, *args):
+        widths.append((x.size(1), w_ih.size(1)))
+        return run(x, src, w_ih, *args)
+
+    monkeypatch.setattr(recurrence.ops, 'run_gru_layer', spy)
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x = torch.randn(12, in_channels, dtype=torch.double, requires_grad=True)
+    conv = GRUConv(in_channels, 8, bidirectional=bidirectional).double()
+    _check(conv, x, edge_index)  # Output and every gradient.
+    width = in_channels if folded else 8
+    assert widths == [(width, width)] * (2 if bidirectional else 1)
+
+
+def test_hooks_on_the_message_weight_see_it_called():
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x = torch.randn(12, 5, dtype=torch.double)
+    conv = GRUConv(5, 8).double()
+    seen = []
+    handle = conv.lin.register_forward_hook(
+        lambda module, inputs, output: seen.append(output.shape))
+    out = conv(x, edge_index)
+    assert seen == [(12, 8)]  # Not folded away while hooked.
+    handle.remove()
+    assert torch.allclose(out, conv_reference(conv, x, edge_index))
+    assert torch.allclose(conv(x, edge_index), out)  # Folded again.
+    assert seen == [(12, 8)]
+
+
 def _sorted_by_destination_then_source(edge_index):
     # The storage order of every sparse layout.
     key = edge_index[1] * 100 + edge_index[0]

@@ -104,6 +104,30 @@ def check_features(name: str, x: Tensor, channels: Optional[int],
                          f"layer with {what}={x.size(1)} or fix '{name}'")
 
 
+def check_x_weight(x: Tensor, x_weight: Tensor, in_channels: int) -> None:
+    r"""Checks a linear map :obj:`x_weight` of shape :obj:`[in_channels,
+    F]` for the rows of :obj:`x` (of width :obj:`F`, in its last
+    dimension) and its dtype (under autocast, both are cast later)."""
+    if not isinstance(x_weight, Tensor):
+        raise TypeError(f"'x_weight' must be a tensor of shape "
+                        f"[in_channels, F] (got {type(x_weight).__name__})")
+    check_float('x', x)
+    if x_weight.dim() != 2 or (in_channels > 0
+                               and x_weight.size(0) != in_channels):
+        raise ValueError(f"'x_weight' must have shape [in_channels, F] = "
+                         f"[{in_channels}, F], mapping rows of width F to "
+                         f"the layer's in_channels (got shape "
+                         f"{tuple(x_weight.shape)})")
+    if x.size(-1) != x_weight.size(1):
+        raise ValueError(f"'x' has {x.size(-1)} features per row but "
+                         f"'x_weight' maps {x_weight.size(1)}; pass an "
+                         f"'x_weight' of shape [{x_weight.size(0)}, "
+                         f"{x.size(-1)}]")
+    if x_weight.dtype != x.dtype and not autocast_enabled(x):
+        raise DTypeError(f"'x_weight' is {x_weight.dtype} but 'x' is "
+                         f"{x.dtype}; convert one of them")
+
+
 def index_range(index: Tensor) -> Tuple[int, int]:
     r"""Returns :obj:`(min, max)` of a non-empty index with one host sync."""
     lo, hi = torch.aminmax(index)

@@ -171,15 +171,20 @@ class GRUAggregation(SequenceAggregation):
 
     def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
         if self.gru is None:  # Lazy: the first input fixes the width.
-            self._build(x.size(-1), x.device, x.dtype)
+            x_weight = kwargs.get('x_weight')
+            self._build(x.size(-1) if x_weight is None else
+                        x_weight.size(0), x.device, x.dtype)
         return super().forward(x, *args, **kwargs)
 
     forward.__doc__ = SequenceAggregation.forward.__doc__
 
+    folds_x_weight = True
+
     def aggregate_layout(self, x: Tensor, src: Optional[Tensor],
-                         layout: Union[PackedLayout, LayoutParts]) -> Tensor:
+                         layout: Union[PackedLayout, LayoutParts],
+                         x_weight: Optional[Tensor] = None) -> Tensor:
         return packed_gru(self.gru, layout, x, src, kernel=self.kernel,
-                          checkpoint=self.checkpoint)
+                          checkpoint=self.checkpoint, x_weight=x_weight)
 
     def extra_repr_args(self) -> List[str]:
         args = []

@@ -102,6 +102,18 @@ def resolve_kernel(kernel: str, x: Tensor) -> str:
     return kernel
 
 
+def folds_input_weight(in_features: int, input_size: int, hidden_size: int,
+                       num_directions: int) -> bool:
+    r"""Whether a linear map :math:`\mathbb{R}^{F} \to \mathbb{R}^{I}`
+    in front of a GRU (input size :math:`I`, hidden size :math:`H`,
+    :math:`D` directions) costs less folded into the GRU's first input
+    projection: :math:`D \cdot F \cdot 3H` multiply-adds per row instead
+    of :math:`F \cdot I + D \cdot I \cdot 3H` (true for example when
+    :math:`F = I` and :math:`D = 1`, or whenever :math:`F < I`)."""
+    gates = 3 * hidden_size * num_directions
+    return in_features * gates < in_features * input_size + input_size * gates
+
+
 def packed_gru(
     gru: torch.nn.RNNBase,
     layout: Union[PackedLayout, LayoutParts],
@@ -109,6 +121,7 @@ def packed_gru(
     src: Optional[Tensor] = None,
     kernel: str = 'auto',
     checkpoint: bool = False,
+    x_weight: Optional[Tensor] = None,
 ) -> Tensor:
     r"""Runs :obj:`gru` over every sequence of :obj:`layout` and returns the
     top layer's final states of shape :obj:`[num_nodes, D * H]` (forward
@@ -140,8 +153,20 @@ def packed_gru(
         checkpoint (bool, optional): If set to :obj:`True`, no per-row
             state is kept for the backward, which recomputes it.
             (default: :obj:`False`)
+        x_weight (torch.Tensor, optional): A linear map of shape
+            :obj:`[gru.input_size, F]` that the rows of :obj:`x` (of
+            width :obj:`F`) pass through before the GRU reads them. Where
+            :func:`folds_input_weight` says it costs less, it is folded
+            into the first layer's input weights (:obj:`W_ih @ x_weight`,
+            the same function with fewer operations and no
+            :obj:`[num_rows, input_size]` tensor); otherwise it is applied
+            to :obj:`x` first. (default: :obj:`None`)
     """
     kernel = resolve_kernel(kernel, x)
+    if x_weight is not None and (kernel == 'cudnn' or not folds_input_weight(
+            x_weight.size(1), gru.input_size, gru.hidden_size,
+            2 if gru.bidirectional else 1)):
+        x, x_weight = F.linear(x, x_weight), None
     if kernel == 'cudnn':
         if checkpoint:
             raise ValueError(f"'checkpoint' needs kernel='native' or "
@@ -159,6 +184,8 @@ def packed_gru(
         outputs: List[Tensor] = []
         for direction in range(num_dirs):
             w_ih, w_hh, b_ih, b_hh = gru_parameters(gru, layer, direction)
+            if x_weight is not None and layer == 0:
+                w_ih = w_ih.mm(x_weight)  # [3H, F]: one projection.
             out, _ = ops.run_gru_layer(x, src, w_ih, w_hh, b_ih, b_hh, perm,
                                        node_perm, degree, not top,
                                        direction == 1, save, kernel)

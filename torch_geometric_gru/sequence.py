@@ -16,6 +16,7 @@ from torch_geometric_gru._checks import (
     check_index_dtype,
     check_index_range,
     check_seed,
+    check_x_weight,
 )
 from torch_geometric_gru.order import random_plan, sinusoidal_encoding
 from torch_geometric_gru.layout_cache import LayoutCache
@@ -99,6 +100,10 @@ class SequenceAggregation(Aggregation):
             :func:`torch.manual_seed` reproduces them and DataLoader workers
             draw differently. (default: :obj:`None`)
     """
+    #: Whether :meth:`aggregate_layout` takes an :obj:`x_weight` to fold
+    #: into its own input projection (else :meth:`forward` applies it).
+    folds_x_weight = False
+
     def __init__(
         self,
         in_channels: int,
@@ -143,7 +148,10 @@ class SequenceAggregation(Aggregation):
 
     def __call__(self, x: Tensor, index: Optional[Tensor] = None,
                  ptr: Optional[Tensor] = None, *args, **kwargs) -> Tensor:
-        if isinstance(x, Tensor) and x.dim() == 3:
+        x_weight = kwargs.get('x_weight')
+        if x_weight is not None:  # x of any width F, mapped to in_channels.
+            check_x_weight(x, x_weight, self.in_channels)
+        elif isinstance(x, Tensor) and x.dim() == 3:
             check_float('x', x)  # Multi-head messages: see forward.
         else:
             check_features('x', x, self.in_channels)
@@ -188,6 +196,7 @@ class SequenceAggregation(Aggregation):
         x_index: Optional[Tensor] = None,
         validate: bool = True,
         order: Optional[Tensor] = None,
+        x_weight: Optional[Tensor] = None,
     ) -> Tensor:
         r"""Aggregates the rows of :obj:`x` per node.
 
@@ -224,7 +233,22 @@ class SequenceAggregation(Aggregation):
                 (:obj:`data.edge_rank`), which survive later permutations
                 of the edges. Ties within a node are an error.
                 (default: :obj:`None`)
+            x_weight (torch.Tensor, optional): A linear map of shape
+                :obj:`[in_channels, F]`: the elements are then
+                :obj:`x @ x_weight.T` for an :obj:`x` of width :obj:`F`
+                (:class:`~torch_geometric_gru.GRUConv` passes its message
+                weight). A :class:`~torch_geometric_gru.GRUAggregation`
+                folds it into its GRU's input projection where that costs
+                less; other aggregations apply it first.
+                (default: :obj:`None`)
         """
+        if x_weight is not None:
+            check_x_weight(x, x_weight, self.in_channels)
+            if x.dim() == 3 or not self.folds_x_weight or \
+                    self.positional_encoding is not None:
+                # Multi-head messages, another cell, or an encoding added
+                # to the messages themselves: apply the map here.
+                x, x_weight = torch.nn.functional.linear(x, x_weight), None
         if x.dim() == 3 and dim in (0, -3) and x_index is None:
             # Multi-head messages [E, heads, C] (GATConv, TransformerConv):
             # every head of a node is a sequence of its own, read by the
@@ -253,7 +277,8 @@ class SequenceAggregation(Aggregation):
                 f"or 3-D multi-head messages [num_rows, heads, in_channels] "
                 f"aggregated over dim=0 (got shape {tuple(x.shape)} with "
                 f"dim={dim}{' and x_index' if x_index is not None else ''})")
-        check_features('x', x, self.in_channels)
+        if x_weight is None:
+            check_features('x', x, self.in_channels)
         if dim not in (-2, 0):
             raise ValueError(f"'{self.__class__.__name__}' aggregates over "
                              f"the rows of a 2-D 'x' (or of 3-D multi-head "
@@ -264,7 +289,9 @@ class SequenceAggregation(Aggregation):
             with torch.autocast(x.device.type, enabled=False):
                 return self.forward(x.to(dtype or x.dtype), index, ptr,
                                     dim_size, dim, max_num_elements,
-                                    x_index, validate, order)
+                                    x_index, validate, order,
+                                    None if x_weight is None else
+                                    x_weight.to(dtype or x_weight.dtype))
         if dtype is not None and x.dtype != dtype:
             raise DTypeError(f"'x' is {x.dtype} but the layer's parameters "
                              f"are {dtype}; convert one of them (e.g. "
@@ -276,7 +303,10 @@ class SequenceAggregation(Aggregation):
         if self.positional_encoding is not None:
             x = x.index_select(0, src) + self.encoding(layout, x)
             src = None
-        out = self.aggregate_layout(x, src, layout)
+        if x_weight is None:
+            out = self.aggregate_layout(x, src, layout)
+        else:
+            out = self.aggregate_layout(x, src, layout, x_weight=x_weight)
         if copies > 1:
             out = out.view(copies, -1, out.size(-1)).mean(0)
         return out

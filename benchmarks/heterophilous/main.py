@@ -47,6 +47,7 @@ import os
 import os.path as osp
 import sys
 import time
+import warnings
 from typing import Dict
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
@@ -195,9 +196,11 @@ def neighbor_batches(data, edge_index: Tensor, train: Tensor, args):
     from torch_geometric.loader import NeighborLoader
     graph = Data(x=data.x, y=data.y, edge_index=edge_index,
                  num_nodes=data.num_nodes)
-    return NeighborLoader(graph, num_neighbors=args.num_neighbors,
-                          batch_size=args.batch_size, input_nodes=train,
-                          shuffle=True)
+    with warnings.catch_warnings():  # torch-sparse's deprecation note.
+        warnings.simplefilter('ignore')
+        return NeighborLoader(graph, num_neighbors=args.num_neighbors,
+                              batch_size=args.batch_size, input_nodes=train,
+                              shuffle=True)
 
 
 def train_epoch(model, optimizer, data, edge_index: Tensor, y: Tensor,
