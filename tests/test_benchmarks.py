@@ -87,6 +87,7 @@ def test_defaults_produced_the_tables(script, dataset, result):
     assert not changed, f'(table, default) differ: {changed}'
 
 
+@pytest.mark.slow  # About 20 s: four models trained for ten epochs.
 @needs('Cora')
 def test_citation_script(tmp_path):
     out = tmp_path / 'cora.json'

@@ -122,8 +122,13 @@ def test_kernel_buffers_are_not_edge_sized(hoisted):
     assert all(g is not None and g.abs().sum() > 0 for g in grads[1:])
 
 
-@pytest.mark.parametrize('kernel', ['native', 'triton'])
-@pytest.mark.parametrize('num_layers,bidirectional', [(1, False), (2, True)])
+@pytest.mark.parametrize('num_layers,bidirectional,kernel', [
+    (1, False, 'native'),
+    (1, False, 'triton'),
+    (2, True, 'native'),
+    # About 20 s in Triton's interpreter:
+    pytest.param(2, True, 'triton', marks=pytest.mark.slow),
+])
 def test_checkpoint_saves_no_state_and_gives_the_same_gradients(
         kernel, num_layers, bidirectional):
     if kernel == 'triton':
@@ -179,7 +184,10 @@ needs_triton = pytest.mark.skipif(
 
 
 @needs_triton
-@pytest.mark.parametrize('num_layers,bidirectional', [(1, False), (2, True)])
+@pytest.mark.parametrize('num_layers,bidirectional', [
+    (1, False),
+    pytest.param(2, True, marks=pytest.mark.slow),  # About 17 s.
+])
 def test_triton_training_saves_one_state_per_edge_and_layer(
         num_layers, bidirectional):
     # The Triton kernels (in the interpreter) save one fp32 state per packed
