@@ -202,18 +202,24 @@ def test_gradcheck(extension, monkeypatch):
     assert spy.calls['backward_rows'] > 0
 
 
-def test_disabled_by_environment(extension, monkeypatch):
-    # TORCH_GEOMETRIC_GRU_CPP=0: the kernel runs its Python loops.
-    monkeypatch.setenv(cpp.ENV, '0')
-    assert not cpp.enabled() and cpp.extension() is None
-    assert not cpp.is_available()
+def _hub_graph_against_reference():
+    r"""A GRUAggregation's output on the hub graph, and the per-node
+    torch.nn.GRU loop's."""
     torch.manual_seed(0)
     index = hub_graph()[1]
     x = torch.randn(index.numel(), 5, dtype=torch.double)
     aggr = GRUAggregation(5, 8).double()
     out = aggr(x, index, dim_size=15)
-    assert torch.allclose(out, gru_reference(aggr.gru, x, index, 15),
-                          atol=1e-12)
+    return out, gru_reference(aggr.gru, x, index, 15)
+
+
+def test_disabled_by_environment(extension, monkeypatch):
+    # TORCH_GEOMETRIC_GRU_CPP=0: the kernel runs its Python loops.
+    monkeypatch.setenv(cpp.ENV, '0')
+    assert not cpp.enabled() and cpp.extension() is None
+    assert not cpp.is_available()
+    out, expected = _hub_graph_against_reference()
+    assert torch.allclose(out, expected, atol=1e-12)
     monkeypatch.setenv(cpp.ENV, '1')
     assert cpp.extension() is extension
 
@@ -232,13 +238,8 @@ def test_failed_build_warns_once_and_falls_back(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         assert cpp.extension() is None
-        torch.manual_seed(0)
-        index = hub_graph()[1]
-        x = torch.randn(index.numel(), 5, dtype=torch.double)
-        aggr = GRUAggregation(5, 8).double()
-        out = aggr(x, index, dim_size=15)
-    assert torch.allclose(out, gru_reference(aggr.gru, x, index, 15),
-                          atol=1e-12)
+        out, expected = _hub_graph_against_reference()
+    assert torch.allclose(out, expected, atol=1e-12)
 
 
 def test_other_dtypes_use_python_loops(extension, monkeypatch):
