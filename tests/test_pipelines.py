@@ -173,9 +173,9 @@ def test_state_dict_and_pickle_round_trips(tmp_path):
     loaded = torch.load(path, weights_only=False)
     assert torch.equal(loaded(x, edge_index), out)
     # Caches are not saved:
-    assert loaded.conv1.aggr_module._layouts._layout is not None
+    assert loaded.conv1.aggr_module._layouts._entry is not None
     fresh = torch.load(path, weights_only=False)
-    assert fresh.conv1.aggr_module._layouts._layout is None
+    assert fresh.conv1.aggr_module._layouts._entry is None
 
 
 @pytest.mark.slow

@@ -21,6 +21,15 @@ class DTypeError(TypeError, ValueError):
     """
 
 
+class IndexRangeError(IndexError, ValueError):
+    r"""Raised when an index holds an entry out of range.
+
+    It derives from both :class:`IndexError` (what PyG's own layers raise
+    for out-of-range edges) and :class:`ValueError` (the convention of the
+    other input checks), so either :obj:`except` clause catches it.
+    """
+
+
 def check_index_dtype(name: str, index: Tensor) -> None:
     if not isinstance(index, Tensor):
         raise TypeError(f"'{name}' must be a torch.Tensor "
@@ -142,13 +151,14 @@ def check_index_range(name: str, index: Tensor, dim_size: int,
         return
     lo, hi = index_range(index)
     if lo < 0:
-        raise ValueError(f"'{name}' contains the negative entry {lo}; every "
-                         f"entry must be a node index in [0, {size_name}) "
-                         f"= [0, {dim_size})")
+        raise IndexRangeError(
+            f"'{name}' contains the negative entry {lo}; every entry must "
+            f"be a node index in [0, {size_name}) = [0, {dim_size})")
     if hi >= dim_size:
-        raise ValueError(f"'{name}' contains the entry {hi}, out of range for "
-                         f"{size_name}={dim_size}; pass {size_name} >= "
-                         f"{hi + 1} or fix '{name}'")
+        raise IndexRangeError(
+            f"'{name}' contains the entry {hi}, out of range for "
+            f"{size_name}={dim_size}; pass {size_name} >= {hi + 1} or fix "
+            f"'{name}'")
 
 
 def check_ptr(ptr: Tensor, num_elements: int) -> None:

@@ -22,7 +22,7 @@ from torch_geometric_gru._checks import (
 from torch_geometric_gru.conv_parts import (
     NO_EDGE_UPDATE,
     NO_FUSED,
-    EdgeRangeCheck,
+    check_edge_range,
     conv_aggregation,
     edge_inputs,
     edge_parts,
@@ -201,7 +201,6 @@ class GRUConv(MessagePassing):
             self.bias = Parameter(torch.empty(out_channels))
         else:
             self.register_parameter('bias', None)
-        self._check_edges = EdgeRangeCheck()
         self.reset_parameters()
 
     # Hooks without a place in GRUConv: it has no fused message-and-
@@ -291,7 +290,7 @@ class GRUConv(MessagePassing):
         num_src, num_dst = node_sizes(x_src, x_dst, edge_index, size)
         edge_attr, edge_weight = edge_inputs(edge_attr, edge_weight, value,
                                              src.numel(), self.edge_dim)
-        self._check_edges(src, dst, num_src, num_dst)
+        check_edge_range(src, dst, num_src, num_dst)
 
         edge_emb = None if edge_attr is None else self.lin_edge(edge_attr)
         if self._messages_observed():

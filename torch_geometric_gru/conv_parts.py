@@ -17,7 +17,6 @@ from torch_geometric_gru._checks import (
     check_index_range,
 )
 from torch_geometric_gru.aggr import GRUAggregation
-from torch_geometric_gru.layout_cache import tensor_key
 from torch_geometric_gru.mingru import MinGRUAggregation
 from torch_geometric_gru.sequence import SequenceAggregation
 
@@ -169,27 +168,14 @@ def edge_inputs(edge_attr: OptTensor, edge_weight: OptTensor,
     return edge_attr, edge_weight
 
 
-class EdgeRangeCheck:
-    r"""Checks that the edges' sources and destinations are in range, once
-    per graph: range checks cost a host sync, so the last checked pair of
-    tensors is remembered (by memory and version counter; the references
-    keep that memory from being reused meanwhile). Traced by
-    :func:`torch.compile`, it checks nothing: the :obj:`pack` operator
-    checks the ranges there. Not pickled: a cache, not state."""
-    def __init__(self):
-        self._checked: Optional[tuple] = None
-
-    def __call__(self, src: Tensor, dst: Tensor, num_src: int,
-                 num_dst: int) -> None:
-        if torch.compiler.is_compiling():
-            return
-        key = tensor_key(src, num_src, num_dst, tensor_key(dst))
-        if (key is not None and self._checked is not None
-                and key == self._checked[0]):
-            return
-        check_index_range('edge_index[0]', src, num_src, 'num_src_nodes')
-        check_index_range('edge_index[1]', dst, num_dst, 'num_dst_nodes')
-        self._checked = None if key is None else (key, src, dst)
-
-    def __getstate__(self) -> dict:
-        return {'_checked': None}
+def check_edge_range(src: Tensor, dst: Tensor, num_src: int,
+                     num_dst: int) -> None:
+    r"""Checks that the edges' sources and destinations are in range, on
+    every call: one pass over the edges, as cheap as comparing them with a
+    remembered copy, and never fooled by writes PyTorch does not track.
+    Traced by :func:`torch.compile`, it checks nothing: the :obj:`pack`
+    operator checks the ranges there."""
+    if torch.compiler.is_compiling():
+        return
+    check_index_range('edge_index[0]', src, num_src, 'num_src_nodes')
+    check_index_range('edge_index[1]', dst, num_dst, 'num_dst_nodes')

@@ -8,6 +8,7 @@ from torch_geometric.nn.aggr import Aggregation
 
 from torch_geometric_gru._checks import (
     DTypeError,
+    IndexRangeError,
     autocast_enabled,
     check_bool,
     check_dim_size,
@@ -172,7 +173,14 @@ class SequenceAggregation(Aggregation):
             raise TypeError(f"'order' must be a tensor of one sort key per "
                             f"element (got {type(order).__name__}); pass "
                             f"e.g. 'torch.as_tensor(order)'")
-        return super().__call__(x, index, ptr, *args, **kwargs)
+        try:
+            return super().__call__(x, index, ptr, *args, **kwargs)
+        except ValueError as e:
+            # PyG's base replaces an IndexError with its own message about
+            # 'dim_size'; ours names the argument and is an IndexError too.
+            if isinstance(e.__cause__, IndexRangeError):
+                raise e.__cause__ from None
+            raise
 
     def parameter_dtype(self) -> Optional[torch.dtype]:
         r"""The dtype the layer computes in (its parameters'), or
