@@ -189,6 +189,60 @@ def test_torch_sparse_tensor():
     assert torch.allclose(conv(x, adj_t), conv(x, edge_index), atol=1e-6)
 
 
+def test_uncoalesced_adjacency_is_read_in_entry_order_and_left_as_is():
+    torch.manual_seed(0)
+    edge_index = hub_graph()  # Unsorted, with multi-edges.
+    x = torch.randn(12, 5, dtype=torch.double)
+    conv = GRUConv(5, 8).double()
+    adj_t = torch.sparse_coo_tensor(edge_index.flip(0),
+                                    torch.ones(edge_index.size(1)), (12, 12))
+    assert not adj_t.is_coalesced()
+    out = conv(x, adj_t)
+    assert not adj_t.is_coalesced()  # The caller's tensor is untouched.
+    assert torch.equal(adj_t._indices(), edge_index.flip(0))
+    # Its entries, in their order, as edges with weight one:
+    assert torch.allclose(out, conv_reference(conv, x, edge_index))
+    assert torch.allclose(adj_t.coalesce().to_dense(),
+                          torch.sparse_coo_tensor(
+                              edge_index.flip(0), torch.ones(
+                                  edge_index.size(1)), (12, 12)).to_dense())
+    values = torch.ones(edge_index.size(1), requires_grad=True)
+    with pytest.raises(ValueError, match=r"uncoalesced .* 'edge_index\.coalesce\(\)'"):
+        conv(x, torch.sparse_coo_tensor(edge_index.flip(0), values,
+                                        (12, 12)))
+
+
+@pytest.mark.parametrize('layout', [torch.sparse_csc, torch.sparse_csr,
+                                    torch.sparse_coo])
+def test_sparse_adjacency_through_propagate_and_cached(layout, monkeypatch):
+    # A message hook sends the edges through PyG's propagate: the sparse
+    # adjacency is read there in the same order; a second call on the same
+    # adjacency reuses the cached layout.
+    from torch_geometric_gru import layout_cache
+    torch.manual_seed(0)
+    edge_index = _sorted_by_destination_then_source(
+        torch.unique(hub_graph(), dim=1))
+    x = torch.randn(12, 5, dtype=torch.double)
+    conv = GRUConv(5, 8).double()
+    adj_t = torch.sparse_coo_tensor(edge_index.flip(0),
+                                    torch.ones(edge_index.size(1)),
+                                    (12, 12)).coalesce()
+    if layout != torch.sparse_coo:
+        adj_t = adj_t.to_sparse(layout=layout)
+    expected = conv_reference(conv, x, edge_index)
+    builds = []
+    build = layout_cache.LayoutCache._build
+    monkeypatch.setattr(layout_cache.LayoutCache, '_build', staticmethod(
+        lambda *a, **k: builds.append(1) or build(*a, **k)))
+    assert torch.allclose(conv(x, adj_t), expected)
+    assert torch.allclose(conv(x, adj_t), expected)
+    assert len(builds) == 1
+    seen = []
+    conv.register_message_forward_hook(lambda *args: seen.append(1))
+    assert torch.allclose(conv(x, adj_t), expected)
+    assert seen == [1]
+
+
 def test_node_relabelling_equivariance():
     torch.manual_seed(0)
     edge_index = hub_graph()

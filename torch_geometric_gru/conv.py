@@ -13,6 +13,7 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
+from torch_geometric.utils import is_sparse
 
 from torch_geometric_gru._checks import (
     check_channels,
@@ -61,9 +62,12 @@ class GRUConv(MessagePassing):
     .. note::
 
         The sequence of node :math:`i` is its in-edges in the order they
-        stand in :obj:`edge_index` (for sparse adjacencies, their storage
-        order: sorted by source). Use the transforms of
-        :mod:`torch_geometric_gru.transforms` to choose it.
+        stand in :obj:`edge_index`. For a sparse adjacency :obj:`adj_t` it
+        is the storage order: by ascending source for a
+        :class:`torch_sparse.SparseTensor`, a CSR, CSC or coalesced COO
+        tensor; the order of the entries for an uncoalesced COO tensor.
+        The adjacency itself is left as it was. Use the transforms of
+        :mod:`torch_geometric_gru.transforms` to choose the order.
 
     .. warning::
 
@@ -280,6 +284,8 @@ class GRUConv(MessagePassing):
                              "as x=(x_src, x_dst) or build the layer with "
                              "root_weight=False")
         src, dst, value = edge_parts(edge_index)
+        if is_sparse(edge_index):  # PyG's propagate reads it as we do.
+            edge_index = torch.stack([src, dst])
         if self.flow == 'target_to_source':
             if bipartite:
                 raise ValueError("flow='target_to_source' reverses the edges "

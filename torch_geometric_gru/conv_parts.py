@@ -7,8 +7,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 from torch_geometric import EdgeIndex
-from torch_geometric.typing import Adj, OptTensor, Size
-from torch_geometric.utils import is_sparse, to_edge_index
+from torch_geometric.typing import Adj, OptTensor, Size, SparseTensor
+from torch_geometric.utils import is_sparse
 
 from torch_geometric_gru._checks import (
     check_features,
@@ -18,7 +18,7 @@ from torch_geometric_gru._checks import (
 )
 from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.mingru import MinGRUAggregation
-from torch_geometric_gru.sequence import SequenceAggregation
+from torch_geometric_gru.sequence import SequenceAggregation, _index_of
 
 # The errors of the hooks GRUConv refuses:
 NO_FUSED = ("'GRUConv' has no fused message-and-aggregate path (a GRU reads "
@@ -61,10 +61,12 @@ def edge_parts(edge_index: Adj) -> Tuple[Tensor, Tensor, OptTensor]:
     :class:`~torch_geometric.EdgeIndex`) holds source and destination rows;
     a :class:`torch_sparse.SparseTensor` or :class:`torch.sparse.Tensor` is
     the transposed adjacency :obj:`adj_t` (rows are destinations), as
-    everywhere in PyG."""
+    everywhere in PyG. The caller's adjacency is only read: no flag of it
+    changes (PyG's :func:`~torch_geometric.utils.to_edge_index` marks an
+    uncoalesced COO tensor as coalesced)."""
     if is_sparse(edge_index):
-        indices, value = to_edge_index(edge_index)
-        return indices[1], indices[0], value
+        row, col, value = _sparse_entries(edge_index)
+        return col, row, value
     if isinstance(edge_index, EdgeIndex):
         edge_index = edge_index.as_tensor()
     if not isinstance(edge_index, Tensor):
@@ -78,6 +80,37 @@ def edge_parts(edge_index: Adj) -> Tuple[Tensor, Tensor, OptTensor]:
                          f"destination rows, e.g. "
                          f"'torch.stack([src, dst])'")
     return edge_index[0], edge_index[1], None
+
+
+def _sparse_entries(adj: Adj) -> Tuple[Tensor, Tensor, OptTensor]:
+    r"""The rows, columns and values of a sparse matrix in storage order:
+    for a :class:`torch_sparse.SparseTensor`, a CSR or a coalesced COO
+    tensor, row by row with ascending columns; for a CSC tensor, column by
+    column; for an uncoalesced COO tensor, the order of its entries."""
+    if isinstance(adj, SparseTensor):
+        return adj.coo()
+    if adj.layout == torch.sparse_coo:
+        if adj.is_coalesced():
+            indices, value = adj.indices(), adj.values()
+        elif adj.requires_grad:
+            raise ValueError(
+                "'edge_index' is an uncoalesced sparse COO tensor whose "
+                "values require grad, which PyTorch cannot read in entry "
+                "order; pass 'edge_index.coalesce()' (each node then reads "
+                "its neighbours by ascending index), or the edges as "
+                "'edge_index' with 'edge_weight'/'edge_attr'")
+        else:  # Entry order, without flagging the caller's tensor.
+            indices, value = adj._indices(), adj._values()
+        return indices[0], indices[1], value
+    if adj.layout == torch.sparse_csr:
+        row = _index_of(adj.crow_indices(), adj.col_indices().numel())
+        return row, adj.col_indices(), adj.values()
+    if adj.layout == torch.sparse_csc:
+        col = _index_of(adj.ccol_indices(), adj.row_indices().numel())
+        return adj.row_indices(), col, adj.values()
+    raise TypeError(f"'edge_index' has the sparse layout {adj.layout}, "
+                    f"which is not supported; convert it with "
+                    f"'.to_sparse_coo()' or '.to_sparse_csr()'")
 
 
 def node_sizes(x_src: Tensor, x_dst: OptTensor, edge_index: Adj,
