@@ -9,17 +9,35 @@ with :func:`torch.utils.cpp_extension.load` the first time a kernel needs it
 (one to three minutes; it needs a C++ compiler and :obj:`ninja`) and cached
 in PyTorch's extensions folder (:obj:`TORCH_EXTENSIONS_DIR`, by default
 :obj:`~/.cache/torch_extensions`), so later processes only load it. One
-build per vector instruction set, source and PyTorch version: a cache
-shared by machines of different CPU types never hands one of them code it
-cannot run, and checkouts that share it never rebuild each other's.
+build per vector instruction set, source, PyTorch version and Python
+environment: a cache shared by machines of different CPU types never hands
+one of them code it cannot run, and checkouts or virtual environments that
+share it never rebuild each other's.
+
+The first build says so on standard error (one line: what, once, about
+how long, how to skip). Build it ahead of time, e.g. in a Docker image or
+before a job array starts, with::
+
+    python -m torch_geometric_gru.kernels.build
+
+Processes that start together wait for one build (an OS file lock, which
+a killed build releases; a lock file that a killed build of PyTorch's
+leaves behind is removed). A process waits at most
+:obj:`TORCH_GEOMETRIC_GRU_CPP_TIMEOUT` seconds (default 900) for another's
+build, then keeps the Python loops. A cached build that no longer loads
+(a truncated or corrupt file) is rebuilt once.
 
 If the build fails, the package warns once and keeps the Python loops. Set
 :obj:`TORCH_GEOMETRIC_GRU_CPP=0` to use the Python loops without trying.
 """
+import contextlib
 import hashlib
 import os
 import os.path as osp
+import shutil
+import sys
 import tempfile
+import time
 import warnings
 from types import ModuleType
 from typing import List, Optional, Tuple
@@ -27,6 +45,7 @@ from typing import List, Optional, Tuple
 import torch
 
 ENV = 'TORCH_GEOMETRIC_GRU_CPP'
+TIMEOUT_ENV = 'TORCH_GEOMETRIC_GRU_CPP_TIMEOUT'
 SOURCE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'csrc',
                   'gru_cpu.cpp')
 
@@ -78,8 +97,50 @@ def _build_directory(name: str) -> str:
         return path
 
 
-def _build() -> ModuleType:
-    from torch.utils.cpp_extension import load
+def _timeout() -> float:
+    value = os.environ.get(TIMEOUT_ENV, '900')
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{TIMEOUT_ENV} must be a number of seconds (got "
+                         f"{value!r})") from None
+
+
+@contextlib.contextmanager
+def _build_lock(directory: str, timeout: float):
+    r"""Holds an exclusive OS lock on :obj:`directory` (released by the OS
+    if this process dies), waiting at most :obj:`timeout` seconds for
+    another process's build. While it is held no other build of ours runs
+    there, so a lock file of PyTorch's own left in it is stale (a build
+    killed mid-way) and is removed: PyTorch would wait for it forever."""
+    try:
+        import fcntl
+    except ImportError:  # Not POSIX: PyTorch's own lock file only.
+        yield
+        return
+    with open(osp.join(directory, 'tggru.lock'), 'a+') as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(
+                        f"another process has been building the C++ kernel "
+                        f"in {directory} for over {timeout:.0f} s; raise "
+                        f"{TIMEOUT_ENV} to wait longer") from None
+                time.sleep(0.2)
+        try:
+            stale = osp.join(directory, 'lock')
+            if osp.exists(stale):
+                os.remove(stale)
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _name_and_flags() -> Tuple[str, List[str], List[str]]:
     suffix, flags = _flags()
     ldflags = []
     if 'OpenMP' in torch.__config__.parallel_info():
@@ -87,24 +148,69 @@ def _build() -> ModuleType:
         # OpenMP runtime is the one PyTorch has already loaded (same
         # soname), so both share one thread pool.
         flags, ldflags = flags + ['-fopenmp'], ['-fopenmp']
-    source = _read(SOURCE)
-    # One build per source, flags and PyTorch: checkouts or environments
-    # that share the cache never rebuild each other's extension. The source
-    # is compiled from a copy in the build folder, so that the build does
-    # not depend on where the package is installed.
-    key = hashlib.sha256(source + ' '.join(flags).encode() +
-                         torch.__version__.encode()).hexdigest()[:12]
-    name = f'torch_geometric_gru_cpu_{suffix}_{key}'
+    # One build per source, flags, PyTorch and Python environment:
+    # checkouts or virtual environments that share the cache never rebuild
+    # each other's extension (the build files name the include folders of
+    # the environment's torch and Python).
+    key = hashlib.sha256(b'\0'.join([
+        _read(SOURCE), ' '.join(flags).encode(), torch.__version__.encode(),
+        osp.dirname(osp.abspath(torch.__file__)).encode(),
+        sys.prefix.encode(), sys.version.encode()])).hexdigest()[:12]
+    return f'torch_geometric_gru_cpu_{suffix}_{key}', flags, ldflags
+
+
+def _built(directory: str, name: str) -> bool:
+    return any(f.startswith(name) and f.endswith(('.so', '.pyd'))
+               for f in os.listdir(directory))
+
+
+def _build() -> ModuleType:
+    from torch.utils.cpp_extension import load
+    name, flags, ldflags = _name_and_flags()
     directory = _build_directory(name)
-    copy = osp.join(directory, 'gru_cpu.cpp')
-    if not osp.exists(copy) or _read(copy) != source:
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix='.cpp.tmp')
-        with os.fdopen(fd, 'wb') as f:
-            f.write(source)
-        os.replace(tmp, copy)  # Atomic: a concurrent build reads all of it.
-    return load(name=name, sources=[copy], extra_cflags=flags,
-                extra_ldflags=ldflags, build_directory=directory,
-                verbose=False)
+    source = _read(SOURCE)
+    with _build_lock(directory, _timeout()):
+        # The source is compiled from a copy in the build folder, so that
+        # the build does not depend on where the package is installed.
+        copy = osp.join(directory, 'gru_cpu.cpp')
+        if not osp.exists(copy) or _read(copy) != source:
+            fd, tmp = tempfile.mkstemp(dir=directory, suffix='.cpp.tmp')
+            with os.fdopen(fd, 'wb') as f:
+                f.write(source)
+            os.replace(tmp, copy)
+        cached = _built(directory, name)
+        if not cached:
+            _say_building(directory)
+
+        def run():
+            return load(name=name, sources=[copy], extra_cflags=flags,
+                        extra_ldflags=ldflags, build_directory=directory,
+                        verbose=False)
+
+        try:
+            return run()
+        except (ImportError, OSError):
+            if not cached:
+                raise
+            # A cached build that does not load (truncated, corrupt):
+            # rebuilt once, from a clean folder.
+            for entry in os.listdir(directory):
+                if entry not in ('gru_cpu.cpp', 'tggru.lock'):
+                    path = osp.join(directory, entry)
+                    if osp.isdir(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.remove(path)
+            _say_building(directory)
+            return run()
+
+
+def _say_building(directory: str) -> None:
+    print(f"torch_geometric_gru: compiling the C++ step loops of the CPU "
+          f"kernel, once per environment (about 1-3 minutes; cached in "
+          f"{directory}). To skip it, set {ENV}=0 (slower Python loops); "
+          f"to do it ahead of time, run 'python -m "
+          f"torch_geometric_gru.kernels.build'.", file=sys.stderr, flush=True)
 
 
 def extension() -> Optional[ModuleType]:
@@ -133,3 +239,4 @@ def is_available() -> bool:
     r"""Whether the C++ loops are enabled and built (builds them on the
     first call)."""
     return extension() is not None
+
