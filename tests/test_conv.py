@@ -194,19 +194,23 @@ def test_uncoalesced_adjacency_is_read_in_entry_order_and_left_as_is():
     edge_index = hub_graph()  # Unsorted, with multi-edges.
     x = torch.randn(12, 5, dtype=torch.double)
     conv = GRUConv(5, 8).double()
-    adj_t = torch.sparse_coo_tensor(edge_index.flip(0),
-                                    torch.ones(edge_index.size(1)), (12, 12))
+    adj_t = torch.sparse_coo_tensor(
+        edge_index.flip(0), torch.ones(edge_index.size(1), dtype=torch.double),
+        (12, 12))
     assert not adj_t.is_coalesced()
     out = conv(x, adj_t)
     assert not adj_t.is_coalesced()  # The caller's tensor is untouched.
     assert torch.equal(adj_t._indices(), edge_index.flip(0))
     # Its entries, in their order, as edges with weight one:
     assert torch.allclose(out, conv_reference(conv, x, edge_index))
-    assert torch.allclose(adj_t.coalesce().to_dense(),
-                          torch.sparse_coo_tensor(
-                              edge_index.flip(0), torch.ones(
-                                  edge_index.size(1)), (12, 12)).to_dense())
-    values = torch.ones(edge_index.size(1), requires_grad=True)
+    # The caller's later coalesce sums the duplicates, as it should:
+    dense = torch.zeros(12, 12, dtype=torch.double)
+    dense.index_put_((edge_index[1], edge_index[0]),
+                     torch.ones(edge_index.size(1), dtype=torch.double),
+                     accumulate=True)
+    assert torch.equal(adj_t.coalesce().to_dense(), dense)
+    values = torch.ones(edge_index.size(1), dtype=torch.double,
+                        requires_grad=True)
     with pytest.raises(ValueError, match=r"uncoalesced .* 'edge_index\.coalesce\(\)'"):
         conv(x, torch.sparse_coo_tensor(edge_index.flip(0), values,
                                         (12, 12)))
@@ -224,9 +228,9 @@ def test_sparse_adjacency_through_propagate_and_cached(layout, monkeypatch):
         torch.unique(hub_graph(), dim=1))
     x = torch.randn(12, 5, dtype=torch.double)
     conv = GRUConv(5, 8).double()
-    adj_t = torch.sparse_coo_tensor(edge_index.flip(0),
-                                    torch.ones(edge_index.size(1)),
-                                    (12, 12)).coalesce()
+    adj_t = torch.sparse_coo_tensor(
+        edge_index.flip(0), torch.ones(edge_index.size(1), dtype=torch.double),
+        (12, 12)).coalesce()
     if layout != torch.sparse_coo:
         adj_t = adj_t.to_sparse(layout=layout)
     expected = conv_reference(conv, x, edge_index)
@@ -355,3 +359,46 @@ def test_random_graphs_match_reference(data):
     x = torch.randn(num_nodes, 3, dtype=torch.double, requires_grad=True)
     conv = GRUConv(3, 4, bidirectional=data.draw(st.booleans())).double()
     _check(conv, x, edge_index.contiguous())
+
+
+def test_numpy_integer_size_as_pyg_takes_it():
+    import numpy as np
+    x, edge_index = torch.randn(4, 3), torch.tensor([[0, 1, 2], [1, 2, 3]])
+    conv = GRUConv(3, 5)
+    assert torch.equal(conv(x, edge_index, size=(np.int64(4), np.int64(4))),
+                       conv(x, edge_index))
+
+
+@pytest.mark.parametrize('cell', ['gru', 'mingru'])
+def test_higher_order_gradients_on_a_graph_without_edges(cell):
+    # A HeteroData edge type without edges: the gradient of the gradient
+    # exists (the layer is then a function of the root term alone).
+    torch.manual_seed(0)
+    conv = GRUConv(3, 5, cell=cell).double()
+    x = torch.randn(4, 3, dtype=torch.double, requires_grad=True)
+    empty = torch.empty(2, 0, dtype=torch.long)
+    (gx, ) = torch.autograd.grad((conv(x, empty)**2).sum(), x,
+                                 create_graph=True)
+    (ggx, ) = torch.autograd.grad(gx.sum(), x)
+    root = lambda x: conv.lin_root(x) + conv.bias  # noqa: E731
+    (want, ) = torch.autograd.grad((root(x)**2).sum(), x, create_graph=True)
+    assert torch.allclose(gx, want)
+    assert torch.allclose(ggx, torch.autograd.grad(want.sum(), x)[0])
+    hess = torch.func.grad(lambda x: conv(x, empty).pow(2).sum())(x)
+    assert torch.allclose(hess, want)
+
+
+@pytest.mark.parametrize('cell', ['gru', 'mingru'])
+def test_backward_inside_autocast(cell):
+    # .backward() called inside torch.autocast, as training loops do: the
+    # recurrence runs (and differentiates) in the weights' dtype.
+    torch.manual_seed(0)
+    conv = GRUConv(3, 5, cell=cell)
+    x = torch.randn(6, 3, requires_grad=True)
+    edge_index = hub_graph(6)[:, :14]
+    expected = torch.autograd.grad(conv(x, edge_index).sum(), x)[0]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = conv(x, edge_index)
+        out.float().sum().backward()
+    assert x.grad.dtype == torch.float32
+    assert torch.allclose(x.grad, expected, atol=0.1)

@@ -35,6 +35,12 @@ def mingru(*args, **kwargs):
     return MinGRUAggregation(4, 8)(*args, **kwargs)
 
 
+def _decomposed(num):
+    layer = GRUConv(4, 8)
+    layer.decomposed_layers = num
+    return layer
+
+
 def sage(*args, **kwargs):
     return GRUGraphSAGE(4, 8, num_layers=2)(*args, **kwargs)
 
@@ -167,6 +173,16 @@ MISUSES = [
      r"\[5, 5\]"),
     ('conv-size-mismatch-sparse', lambda: conv(X, adj_t(3, 3), size=(4, 4)),
      ValueError, "'size' \\(4, 4\\) does not match the sparse adjacency"),
+    ('conv-size-not-integers', lambda: conv(X, EDGE_INDEX, size=(3., 3)),
+     TypeError, r"'size' must hold integers or None"),
+    ('conv-edge-weight-dtype', lambda: conv(
+        X, EDGE_INDEX, edge_weight=torch.ones(4, dtype=torch.double)),
+     TypeError, "'edge_weight' is torch.float64 but the layer's parameters"),
+    ('conv-edge-attr-dtype', lambda: GRUConv(4, 8, edge_dim=2)(
+        X, EDGE_INDEX, torch.ones(4, 2, dtype=torch.double)),
+     TypeError, "'edge_attr' is torch.float64 but the layer's parameters"),
+    ('conv-decomposed-after-construction', lambda: _decomposed(2)(
+        X, EDGE_INDEX), ValueError, "set 'decomposed_layers = 1'"),
     ('conv-size-int', lambda: conv(X, EDGE_INDEX, size=3), TypeError,
      r"'size' must be a pair \(num_src_nodes, num_dst_nodes\)"),
     ('conv-size-negative', lambda: conv(X, EDGE_INDEX, size=(-1, 3)),

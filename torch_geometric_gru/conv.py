@@ -21,6 +21,7 @@ from torch_geometric_gru._checks import (
     check_same_dtype,
 )
 from torch_geometric_gru.conv_parts import (
+    NO_DECOMPOSED,
     NO_EDGE_UPDATE,
     NO_FUSED,
     check_edge_range,
@@ -163,10 +164,7 @@ class GRUConv(MessagePassing):
                             "'GRUAggregation' as 'aggr=' of another conv "
                             "instead")
         if kwargs.get('decomposed_layers', 1) != 1:
-            raise ValueError("'GRUConv' cannot run in 'decomposed_layers': "
-                             "a GRU mixes the channels of its messages, so "
-                             "it cannot aggregate them in chunks; drop "
-                             "'decomposed_layers'")
+            raise ValueError(NO_DECOMPOSED + "; drop 'decomposed_layers'")
         check_channels('out_channels', out_channels)
         for width in (in_channels if isinstance(in_channels, (tuple, list))
                       else (in_channels, )):
@@ -265,6 +263,8 @@ class GRUConv(MessagePassing):
                 subsets (sparse conversion, link splits, sampling).
                 (default: :obj:`None`)
         """
+        if self.decomposed_layers != 1:  # Set after construction.
+            raise ValueError(NO_DECOMPOSED + "; set 'decomposed_layers = 1'")
         if isinstance(x, Tensor):
             x = (x, x)
         if not isinstance(x, (tuple, list)) or len(x) != 2:
@@ -284,8 +284,6 @@ class GRUConv(MessagePassing):
                              "as x=(x_src, x_dst) or build the layer with "
                              "root_weight=False")
         src, dst, value = edge_parts(edge_index)
-        if is_sparse(edge_index):  # PyG's propagate reads it as we do.
-            edge_index = torch.stack([src, dst])
         if self.flow == 'target_to_source':
             if bipartite:
                 raise ValueError("flow='target_to_source' reverses the edges "
@@ -294,8 +292,11 @@ class GRUConv(MessagePassing):
                                  "'edge_index' instead")
             src, dst = dst, src
         num_src, num_dst = node_sizes(x_src, x_dst, edge_index, size)
-        edge_attr, edge_weight = edge_inputs(edge_attr, edge_weight, value,
-                                             src.numel(), self.edge_dim)
+        if is_sparse(edge_index):  # PyG's propagate reads it as we do.
+            edge_index = torch.stack([src, dst])
+        edge_attr, edge_weight = edge_inputs(
+            edge_attr, edge_weight, value, src.numel(), self.edge_dim,
+            getattr(self.lin, 'weight', None))
         check_edge_range(src, dst, num_src, num_dst)
 
         edge_emb = None if edge_attr is None else self.lin_edge(edge_attr)

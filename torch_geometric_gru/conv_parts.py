@@ -2,6 +2,7 @@ r"""What :class:`~torch_geometric_gru.GRUConv` delegates: the choice of
 its aggregation, the normalisation and checks of its inputs (edges in any
 of PyG's adjacency types, sizes, edge features and weights, the range
 check once per graph), and the errors of the hooks it refuses."""
+import operator
 from typing import Optional, Tuple
 
 import torch
@@ -15,6 +16,7 @@ from torch_geometric_gru._checks import (
     check_float,
     check_index_dtype,
     check_index_range,
+    check_same_dtype,
 )
 from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.mingru import MinGRUAggregation
@@ -25,6 +27,9 @@ NO_FUSED = ("'GRUConv' has no fused message-and-aggregate path (a GRU reads "
             "the messages one by one), so these hooks would never fire; "
             "use register_message_forward_hook or "
             "register_aggregate_forward_hook")
+NO_DECOMPOSED = ("'GRUConv' cannot run in 'decomposed_layers': a GRU mixes "
+                 "the channels of its messages, so it cannot aggregate "
+                 "them in chunks")
 NO_EDGE_UPDATE = ("'GRUConv' has no edge updater, so these hooks would never "
                   "fire; use register_message_forward_hook")
 
@@ -123,6 +128,14 @@ def node_sizes(x_src: Tensor, x_dst: OptTensor, edge_index: Adj,
                              or len(size) != 2):
         raise TypeError(f"'size' must be a pair (num_src_nodes, "
                         f"num_dst_nodes) (got {size!r})")
+    if size is not None:  # NumPy or 0-d tensor integers, as PyG takes.
+        try:
+            size = tuple(None if n is None else operator.index(n)
+                         for n in size)
+        except TypeError:
+            raise TypeError(f"'size' must hold integers or None (got "
+                            f"{size!r}); pass e.g. size=(num_src_nodes, "
+                            f"num_dst_nodes)") from None
     if is_sparse(edge_index):  # adj_t is [num_dst, num_src].
         sparse_size = (edge_index.size(1), edge_index.size(0))
         if size is None:
@@ -159,10 +172,11 @@ def node_sizes(x_src: Tensor, x_dst: OptTensor, edge_index: Adj,
 
 def edge_inputs(edge_attr: OptTensor, edge_weight: OptTensor,
                 value: OptTensor, num_edges: int, edge_dim: Optional[int],
-                ) -> Tuple[OptTensor, OptTensor]:
+                weight: OptTensor = None) -> Tuple[OptTensor, OptTensor]:
     r"""Checks the edge features and weights of a layer built with
-    :obj:`edge_dim` (:obj:`None`: no edge features); a sparse adjacency's
-    values :obj:`value` are weights (1-D) or features (2-D)."""
+    :obj:`edge_dim` (:obj:`None`: no edge features) and parameters like
+    :obj:`weight` (their dtype); a sparse adjacency's values :obj:`value`
+    are weights (1-D) or features (2-D)."""
     given = edge_attr is not None
     if value is not None and value.dim() == 1:
         if edge_weight is not None:
@@ -186,6 +200,7 @@ def edge_inputs(edge_attr: OptTensor, edge_weight: OptTensor,
                          f"{edge_dim} but got no 'edge_attr'")
     else:
         check_float('edge_attr', edge_attr)
+        check_same_dtype('edge_attr', edge_attr, weight)
         if edge_attr.dim() == 1:
             edge_attr = edge_attr.view(-1, 1)
         check_features('edge_attr', edge_attr, edge_dim, 'edge_dim')
@@ -194,6 +209,7 @@ def edge_inputs(edge_attr: OptTensor, edge_weight: OptTensor,
                              f"but 'edge_index' has {num_edges} edges")
     if edge_weight is not None:
         check_float('edge_weight', edge_weight)
+        check_same_dtype('edge_weight', edge_weight, weight)
         if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
             raise ValueError(f"'edge_weight' must hold one weight per "
                              f"edge, shape [{num_edges}] (got "

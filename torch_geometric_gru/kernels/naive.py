@@ -63,6 +63,9 @@ def double_backward(grad_out: Tensor, inputs: Sequence[Optional[Tensor]],
     :func:`gru_layer` is recomputed and differentiated with
     :obj:`create_graph=True`."""
     out = gru_layer(inputs[0], src, *inputs[1:], layout, sequence)
+    if not out.requires_grad:  # No packed rows (a graph without edges).
+        return tuple(torch.zeros_like(t) if need and t is not None else None
+                     for t, need in zip(inputs, needs))
     wanted = [t for t, need in zip(inputs, needs) if need and t is not None]
     grads = iter(torch.autograd.grad(out, wanted, grad_out,
                                      create_graph=True, allow_unused=True))

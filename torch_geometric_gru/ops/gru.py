@@ -193,12 +193,20 @@ def _setup_context(ctx, inputs, output) -> None:
      reverse, save, kernel) = inputs
     _, states = output
     ctx.sequence, ctx.reverse, ctx.kernel = sequence, reverse, kernel
+    ctx.device_type = x.device.type
     ctx.set_materialize_grads(False)
     ctx.save_for_backward(x, src, w_ih, w_hh, b_ih, b_hh, perm, node_perm,
                           degree, states)
 
 
 def _backward(ctx, grad_out: Optional[Tensor], _, backward_fn=None):
+    # The forward ran in the weights' dtype with autocast off; so does the
+    # backward, also when .backward() is called inside torch.autocast.
+    with torch.autocast(ctx.device_type, enabled=False):
+        return _backward_body(ctx, grad_out, backward_fn)
+
+
+def _backward_body(ctx, grad_out: Optional[Tensor], backward_fn=None):
     (x, src, w_ih, w_hh, b_ih, b_hh, perm, node_perm, degree,
      states) = ctx.saved_tensors
     needs = list(ctx.needs_input_grad[:6])
