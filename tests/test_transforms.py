@@ -270,3 +270,5 @@ def test_repr():
         "SortNeighbors(key='id', descending=False)"
     assert str(SortNeighbors('degree', descending=True)) == \
         "SortNeighbors(key='degree', descending=True)"
+    assert str(SortNeighbors('edge_time', per_edge=True)) == \
+        "SortNeighbors(key='edge_time', descending=False, per_edge=True)"
