@@ -31,7 +31,7 @@ def keep_order(data):
 
 
 ORDERS = {
-    'edge': SortNeighbors(keep_order),
+    'edge': SortNeighbors(keep_order, per_edge=True),
     'degree': SortNeighbors('degree'),
     'degree-desc': SortNeighbors('degree', descending=True),
     'id': SortNeighbors('id'),

@@ -10,6 +10,13 @@ from torch import Tensor
 NO_TRITON = ("needs triton (pip install -e '.[triton]'): on CUDA, or on CPU "
              "in its interpreter (triton >= 3.7 with TRITON_INTERPRET=1, "
              "which tests/conftest.py sets without a GPU)")
+# Why the loader tests skip, and how to run them: PyG's loaders need a
+# sampler backend, built per torch and CUDA version.
+NO_SAMPLER = ("NeighborLoader needs a sampler backend: pip install pyg-lib "
+              "-f https://data.pyg.org/whl/torch-${TORCH}+${CUDA}.html "
+              "(${TORCH}: torch's version, e.g. 2.8.0; ${CUDA}: cpu, cu126, "
+              "...), or torch-sparse from the same index, as PyG's "
+              "installation guide says")
 
 
 def devices():

@@ -20,6 +20,7 @@ ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..')
 sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
 
 from datasets import dataset_available  # noqa: E402
+from reference import NO_SAMPLER  # noqa: E402
 
 
 def needs(*names):
@@ -319,11 +320,8 @@ def test_profile_script(capsys):
     assert 'GRULayer.backward.steps' in capsys.readouterr().out
 
 
-needs_sampler = pytest.mark.skipif(
-    not (WITH_PYG_LIB or WITH_TORCH_SPARSE),
-    reason="NeighborLoader needs a sampler backend: pip install "
-    "--find-links ../shared/wheels torch-scatter==2.1.2 "
-    "torch-sparse==0.6.18 (or pyg-lib, see PyG's install guide)")
+needs_sampler = pytest.mark.skipif(not (WITH_PYG_LIB or WITH_TORCH_SPARSE),
+                                   reason=NO_SAMPLER)
 
 SCALE_TINY = ['--num-nodes', '2000', '--num-edges', '20000', '--batch-size',
               '64', '--batches', '2', '--warmup', '1', '--channels', '8',

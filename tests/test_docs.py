@@ -43,7 +43,9 @@ SLOW = [('README.md', 1, 'for epoch in range(200):')]
 # code (PyG's sampler asks for pyg-lib where torch-sparse serves instead).
 NEEDS = [('NeighborLoader', WITH_PYG_LIB or WITH_TORCH_SPARSE,
           'NeighborLoader needs a sampler backend: pyg-lib or torch-sparse '
-          '(see PyG\'s install guide)')]
+          '(see PyG\'s install guide)'),
+         ('time_attr', WITH_PYG_LIB,
+          'temporal sampling needs pyg-lib (see PyG\'s install guide)')]
 INSTALL_ADVICE = "Please install 'pyg-lib'"
 
 

@@ -16,6 +16,7 @@ from torch_geometric.typing import (
 )
 from torch_geometric.utils import k_hop_subgraph
 
+from reference import NO_SAMPLER
 from torch_geometric_gru import GRUAggregation, GRUConv
 
 
@@ -225,10 +226,7 @@ def _flat(model):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (WITH_PYG_LIB or WITH_TORCH_SPARSE),
-                    reason="NeighborLoader needs a sampler backend: pip "
-                    "install --find-links ../shared/wheels "
-                    "torch-scatter==2.1.2 torch-sparse==0.6.18 (or pyg-lib, "
-                    "see PyG's install guide)")
+                    reason=NO_SAMPLER)
 def test_distributed_data_parallel_keeps_replicas_in_sync(tmp_path):
     # The example as a user runs it: two ranks, each on its own shard of
     # Cora's training nodes, NeighborLoader batches, DDP. Full

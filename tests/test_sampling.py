@@ -2,9 +2,11 @@ import warnings
 
 import pytest
 import torch
+import torch_geometric.typing
 from torch_geometric.data import Data
 from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
+from reference import NO_SAMPLER
 from torch_geometric_gru import (
     GRUGNN,
     GRUConv,
@@ -14,11 +16,27 @@ from torch_geometric_gru import (
 )
 from torch_geometric_gru.transforms import SortNeighbors
 
-needs_sampler = pytest.mark.skipif(
-    not (WITH_PYG_LIB or WITH_TORCH_SPARSE),
-    reason="NeighborLoader needs a sampler backend: pip install "
-    "--find-links ../shared/wheels torch-scatter==2.1.2 "
-    "torch-sparse==0.6.18 (or pyg-lib, see PyG's install guide)")
+@pytest.fixture(params=[
+    'pyg-lib',
+    # PyG still samples with torch-sparse where pyg-lib is missing, and
+    # says it is deprecated: that path is tested while PyG keeps it.
+    pytest.param('torch-sparse', marks=pytest.mark.filterwarnings(
+        "ignore:Using 'NeighborSampler' without a 'pyg-lib':UserWarning")),
+])
+def backend(request, monkeypatch):
+    r"""The sampler backend PyG's loaders use in this test: pyg-lib (its
+    preferred one) or torch-sparse (chosen by PyG at sampling time when
+    :obj:`torch_geometric.typing.WITH_PYG_LIB` is :obj:`False`)."""
+    if request.param == 'pyg-lib':
+        if not WITH_PYG_LIB:
+            pytest.skip(f'pyg-lib is not installed; {NO_SAMPLER}')
+    else:
+        if not WITH_TORCH_SPARSE:
+            pytest.skip('torch-sparse is not installed (pip install '
+                        'torch-sparse -f https://data.pyg.org/whl/'
+                        'torch-${TORCH}+${CUDA}.html)')
+        monkeypatch.setattr(torch_geometric.typing, 'WITH_PYG_LIB', False)
+    return request.param
 
 
 def _graph(num_nodes=40, num_edges=200, seed=0, features=6):
@@ -32,15 +50,7 @@ def _graph(num_nodes=40, num_edges=200, seed=0, features=6):
 
 def _loader(data, num_neighbors, **kwargs):
     from torch_geometric.loader import NeighborLoader
-    with warnings.catch_warnings():  # Deprecation note on torch-sparse.
-        warnings.simplefilter('ignore')
-        return NeighborLoader(data, num_neighbors=num_neighbors, **kwargs)
-
-
-def _batches(loader):
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        yield from loader
+    return NeighborLoader(data, num_neighbors=num_neighbors, **kwargs)
 
 
 def _sequence(src, dst, node, key=None):
@@ -51,6 +61,18 @@ def _sequence(src, dst, node, key=None):
     if key is not None:
         s = s[torch.sort(key[mask], stable=True).indices]
     return s.tolist()
+
+
+def test_the_backend_fixture_picks_the_sampler(backend):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        batch = next(iter(_loader(_graph(), [2], batch_size=4)))
+    deprecated = [w for w in caught if "without a 'pyg-lib'" in
+                  str(w.message)]
+    assert bool(deprecated) == (backend == 'torch-sparse')
+    # pyg-lib's sampler records the per-hop counts, torch-sparse's not:
+    recorded = getattr(batch, 'num_sampled_nodes', None) is not None
+    assert recorded == (backend == 'pyg-lib')
 
 
 def test_edge_order_prefers_ranks_then_edge_ids():
@@ -81,9 +103,9 @@ def test_edge_order_reads_an_edge_store():
     assert edge_order(data['a', 'to', 'b']).tolist() == [5, 3]
 
 
-@needs_sampler
 @pytest.mark.parametrize('ranked', [False, True])
-def test_sampled_neighbourhoods_are_read_in_the_full_graphs_order(ranked):
+def test_sampled_neighbourhoods_are_read_in_the_full_graphs_order(
+        backend, ranked):
     data = _graph()
     if ranked:  # The order a transform chose, recorded as ranks.
         data = SortNeighbors('degree', descending=True)(data)
@@ -99,7 +121,7 @@ def test_sampled_neighbourhoods_are_read_in_the_full_graphs_order(ranked):
 
     full = model(data.x, data.edge_index)
     differs = 0
-    for batch in _batches(loader):
+    for batch in loader:
         key = edge_order(batch)
         assert key is (batch.edge_rank if ranked else batch.e_id)
         b_src, b_dst = batch.n_id[batch.edge_index]
@@ -116,22 +138,19 @@ def test_sampled_neighbourhoods_are_read_in_the_full_graphs_order(ranked):
     assert differs > 0
 
 
-@needs_sampler
-def test_link_neighbor_loader_keeps_the_order():
+def test_link_neighbor_loader_keeps_the_order(backend):
     from torch_geometric.loader import LinkNeighborLoader
     data = _graph()
     src, dst = data.edge_index
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        loader = LinkNeighborLoader(data, num_neighbors=[-1],
-                                    edge_label_index=data.edge_index[:, :8],
-                                    batch_size=4)
-        for batch in loader:
-            b_src, b_dst = batch.n_id[batch.edge_index]
-            key = edge_order(batch)
-            for node in batch.n_id[batch.edge_label_index.view(-1)].tolist():
-                assert _sequence(b_src, b_dst, node, key) == \
-                    _sequence(src, dst, node)
+    loader = LinkNeighborLoader(data, num_neighbors=[-1],
+                                edge_label_index=data.edge_index[:, :8],
+                                batch_size=4)
+    for batch in loader:
+        b_src, b_dst = batch.n_id[batch.edge_index]
+        key = edge_order(batch)
+        for node in batch.n_id[batch.edge_label_index.view(-1)].tolist():
+            assert _sequence(b_src, b_dst, node, key) == \
+                _sequence(src, dst, node)
 
 
 def _hops_by_search(edge_index, batch_size, num_nodes):
@@ -150,14 +169,13 @@ def _hops_by_search(edge_index, batch_size, num_nodes):
         hop[new] = k
 
 
-@needs_sampler
 @pytest.mark.parametrize('num_neighbors', [[3, 2], [-1, -1], [4, 3, 2]])
-def test_hop_counts_match_a_breadth_first_search(num_neighbors):
+def test_hop_counts_match_a_breadth_first_search(backend, num_neighbors):
     data = _graph(num_nodes=60, num_edges=300)
     loader = _loader(data, num_neighbors, batch_size=5, shuffle=True)
     torch.manual_seed(0)
     num_hops = len(num_neighbors)
-    for batch in _batches(loader):
+    for batch in loader:
         nodes, edges = hop_counts(batch, num_hops)
         hop = _hops_by_search(batch.edge_index, batch.batch_size,
                               batch.num_nodes)
@@ -195,16 +213,16 @@ def test_hop_counts_misuse(args, error, match):
         hop_counts(*args)
 
 
-@needs_sampler
 @pytest.mark.parametrize('model_cls', [GRUGNN, GRUGraphSAGE])
-def test_mini_batches_trimmed_or_not_equal_the_full_batch(model_cls):
+def test_mini_batches_trimmed_or_not_equal_the_full_batch(backend,
+                                                          model_cls):
     data = _graph()
     torch.manual_seed(0)
     model = model_cls(6, 16, num_layers=2, out_channels=8).eval()
     full = model(data.x, data.edge_index)
     loader = _loader(data, [-1, -1], batch_size=6,
                      input_nodes=torch.arange(30))
-    for batch in _batches(loader):
+    for batch in loader:
         seeds = batch.n_id[:batch.batch_size]
         key = edge_order(batch)
         out = model(batch.x, batch.edge_index, order=key)
@@ -220,10 +238,10 @@ def test_mini_batches_trimmed_or_not_equal_the_full_batch(model_cls):
                               atol=1e-5)
 
 
-@needs_sampler
 @pytest.mark.parametrize('model_cls', [GRUGNN, GRUGraphSAGE])
 @pytest.mark.parametrize('ranked', [False, True])
-def test_layer_wise_inference_equals_the_full_batch(model_cls, ranked):
+def test_layer_wise_inference_equals_the_full_batch(backend, model_cls,
+                                                    ranked):
     data = _graph(num_nodes=50, num_edges=300)
     if ranked:
         data = SortNeighbors('id')(data)
@@ -244,8 +262,7 @@ def test_layer_wise_inference_equals_the_full_batch(model_cls, ranked):
     assert torch.allclose(cached, full, atol=1e-5)
 
 
-@needs_sampler
-def test_inference_checks_its_loader():
+def test_inference_checks_its_loader(backend):
     data = _graph()
     model = GRUGNN(6, 8, num_layers=2)
     loader = _loader(data, [-1], batch_size=8)

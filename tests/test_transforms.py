@@ -72,6 +72,100 @@ def test_sort_by_callable_node_or_edge_scores():
     _assert_edge_attrs_follow(data, out)
 
 
+def _square():
+    # 4 nodes and 4 edges: one score per node or per edge has 4 entries.
+    # Node 0 reads three edges whose times say sources 1, 2, 3; the same
+    # four numbers read as node scores say 2, 3, 1.
+    edge_index = torch.tensor([[3, 1, 2, 0], [0, 0, 0, 3]])
+    return Data(edge_index=edge_index, num_nodes=4,
+                edge_time=torch.tensor([3., 1., 2., 0.]),
+                score=torch.tensor([0., 3., 1., 2.]))
+
+
+def test_per_edge_scores_when_nodes_and_edges_are_equally_many():
+    data = _square()
+    for key in [lambda d: d.edge_time, 'edge_time']:
+        out = SortNeighbors(key, per_edge=True)(data)
+        assert _neighbours(out, 0) == [1, 2, 3]
+        assert out.edge_time[out.edge_index[1] == 0].tolist() == [1, 2, 3]
+    # The same numbers as scores of the source nodes:
+    out = SortNeighbors(lambda d: d.edge_time, per_edge=False)(data)
+    assert _neighbours(out, 0) == [3, 1, 2]
+    for key in ['score', lambda d: d.score]:
+        out = SortNeighbors(key, per_edge=False)(data)
+        assert _neighbours(out, 0) == [2, 3, 1]
+
+
+@pytest.mark.parametrize('key', [lambda d: d.edge_time, 'edge_time',
+                                 'score', lambda d: d.score])
+def test_a_score_that_could_be_per_node_or_per_edge_raises(key):
+    # Without 'per_edge', 4 scores for 4 nodes and 4 edges could mean
+    # either: the transform does not guess.
+    with pytest.raises(ValueError, match="say which with 'per_edge'"):
+        SortNeighbors(key)(_square())
+
+
+def test_per_edge_is_inferred_where_the_length_tells():
+    data = _data()  # 5 nodes, 7 edges.
+    assert _neighbours(SortNeighbors('score')(data), 1) == [3, 2, 0]
+    data.edge_time = -data.edge_weight
+    assert _neighbours(SortNeighbors('edge_time')(data), 1) == [2, 0, 3]
+    with pytest.raises(ValueError, match="has 5 entries but there are 7 "
+                       "edges; with per_edge=True"):
+        SortNeighbors('score', per_edge=True)(data)
+    with pytest.raises(ValueError, match="has 7 entries but there are 5 "
+                       "source nodes; with per_edge=False"):
+        SortNeighbors('edge_time', per_edge=False)(data)
+
+
+def test_per_edge_attribute_names_that_pyg_reads_otherwise_raise():
+    # With as many nodes as edges, PyG tells edge-level attributes of a Data
+    # object by the name: a per-edge key without 'edge' in its name would
+    # not be permuted with the edges (nor read as edge times by a loader).
+    data = _square()
+    data.time = data.edge_time
+    with pytest.raises(ValueError, match="rename it, e.g. 'edge_time'"):
+        SortNeighbors('time', per_edge=True)(data)
+    data.edge_score = data.score
+    with pytest.raises(ValueError, match="PyG treats 'edge_score' as an "
+                       "edge attribute"):
+        SortNeighbors('edge_score', per_edge=False)(data)
+
+
+def test_per_edge_misuse():
+    with pytest.raises(TypeError, match="'per_edge' must be None, True or"):
+        SortNeighbors('score', per_edge='yes')
+    for key in ['degree', 'id']:
+        with pytest.raises(ValueError, match="per_edge=True"):
+            SortNeighbors(key, per_edge=True)
+    assert SortNeighbors('id', per_edge=False).per_edge is False
+
+
+def test_hetero_per_edge_keys():
+    data = HeteroData()
+    data['user'].num_nodes = 3
+    data['item'].num_nodes = 2
+    store = data['user', 'buys', 'item']
+    store.edge_index = torch.tensor([[0, 1, 2], [0, 0, 0]])
+    store.edge_time = torch.tensor([2., 0., 1.])
+    # The attribute lives on the edge type: one score per edge.
+    for per_edge in [None, True]:
+        out = SortNeighbors('edge_time', per_edge=per_edge)(data)
+        assert out['user', 'buys', 'item'].edge_index[0].tolist() == \
+            [1, 2, 0]
+    # A callable on a store with as many source nodes as edges:
+    with pytest.raises(ValueError, match="say which with 'per_edge'"):
+        SortNeighbors(lambda s: s.edge_time)(data)
+    out = SortNeighbors(lambda s: s.edge_time, per_edge=True)(data)
+    assert out['user', 'buys', 'item'].edge_index[0].tolist() == [1, 2, 0]
+    # On both the source nodes and the edges: the caller says which.
+    data['user'].edge_time = torch.tensor([0., 2., 1.])
+    with pytest.raises(ValueError, match="say which with 'per_edge'"):
+        SortNeighbors('edge_time')(data)
+    out = SortNeighbors('edge_time', per_edge=False)(data)
+    assert out['user', 'buys', 'item'].edge_index[0].tolist() == [0, 2, 1]
+
+
 def test_sort_errors():
     data = _data()
     with pytest.raises(ValueError, match="not an attribute of the source"):
@@ -176,3 +270,5 @@ def test_repr():
         "SortNeighbors(key='id', descending=False)"
     assert str(SortNeighbors('degree', descending=True)) == \
         "SortNeighbors(key='degree', descending=True)"
+    assert str(SortNeighbors('edge_time', per_edge=True)) == \
+        "SortNeighbors(key='edge_time', descending=False, per_edge=True)"
