@@ -172,7 +172,10 @@ class _OrderedGNN(BasicGNN):
                 node reads its in-edges sorted by it. For a sampled batch,
                 :obj:`edge_order(batch)` (see
                 :func:`~torch_geometric_gru.edge_order`) gives the full
-                graph's order. (default: :obj:`None`)
+                graph's order. A model converted by
+                :func:`~torch_geometric.nn.to_hetero` takes it as one tensor
+                per edge type (:obj:`data.collect("edge_rank")`).
+                (default: :obj:`None`)
         """
         if order is not None and num_sampled_nodes_per_hop is not None \
                 and is_sparse(edge_index):
