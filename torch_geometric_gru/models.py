@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.fx import Proxy
 from torch_geometric.loader import CachedLoader, NeighborLoader
 from torch_geometric.nn import SAGEConv
 from torch_geometric.nn.conv import MessagePassing
@@ -14,6 +15,7 @@ from torch_geometric.nn.models import GraphSAGE
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
 from torch_geometric.utils import is_sparse
+from torch_geometric.utils._trim_to_layer import TrimToLayer
 
 from torch_geometric_gru._checks import check_channels
 from torch_geometric_gru.aggr import GRUAggregation
@@ -62,6 +64,59 @@ class _OrderedSAGEConv(SAGEConv):
                 f'aggr={self.aggr_module})')
 
 
+def _check_hetero_order(order: Any) -> OptTensor:
+    r"""The order as one conv of a :func:`~torch_geometric.nn.to_hetero`
+    model sees it. PyG reads an argument whose name lacks :obj:`edge` as
+    node-level, and hands a bipartite edge type the pair of its source and
+    destination types' values."""
+    if isinstance(order, tuple):
+        if all(value is None for value in order):
+            return None  # No order given (or given without input_map).
+        raise TypeError(
+            "'order' holds one sort key per edge, but to_hetero read it as "
+            "node-level; convert with to_hetero(model, metadata, "
+            "input_map={'order': 'edge'}) and pass a dict of one tensor per "
+            "edge type")
+    return order
+
+
+def _trace_as_edge_level(order: Proxy) -> None:
+    r"""Names the traced :obj:`order` input so that PyG's FX transformers
+    (:func:`~torch_geometric.nn.to_hetero`,
+    :func:`~torch_geometric.nn.to_hetero_with_bases`) read it as edge-level,
+    as they read every input whose name holds :obj:`edge`: one tensor per
+    edge type, not per node type, which would drop an order given per edge
+    type. The traced module still takes it as :obj:`order=`."""
+    node = order.node
+    if node.op == 'placeholder' and 'edge' not in node.name and \
+            hasattr(node, '_rename'):
+        node._rename(f'edge_{node.name}')
+
+
+class _TrimToLayer(TrimToLayer):
+    r""":class:`~torch_geometric.utils._trim_to_layer.TrimToLayer` that
+    trims the neighbour order with the edges. A module, so that FX tracing
+    (:func:`~torch_geometric.nn.to_hetero`) keeps it as one call per edge
+    type instead of tracing the slicing of :obj:`order` through it."""
+    def forward(  # type: ignore[override]
+        self,
+        layer: int,
+        num_sampled_nodes_per_hop: Optional[List[int]],
+        num_sampled_edges_per_hop: Optional[List[int]],
+        x: Tensor,
+        edge_index: Adj,
+        edge_attr: OptTensor = None,
+        order: OptTensor = None,
+    ) -> Tuple[Tensor, Adj, OptTensor, OptTensor]:
+        order = _check_hetero_order(order)
+        x, edge_index, edge_attr = super().forward(
+            layer, num_sampled_nodes_per_hop, num_sampled_edges_per_hop, x,
+            edge_index, edge_attr)
+        if order is not None and isinstance(edge_index, Tensor):
+            order = order[:edge_index.size(1)]  # Trimming keeps a prefix.
+        return x, edge_index, edge_attr, order
+
+
 class _OrderedGNN(BasicGNN):
     r"""A :class:`~torch_geometric.nn.models.BasicGNN` whose
     :meth:`forward`, :meth:`inference_per_layer` and :meth:`inference`
@@ -69,6 +124,11 @@ class _OrderedGNN(BasicGNN):
     layout cache: every layer reads the same graph, so one packed layout
     serves them all (a hit needs the same edges, order and sizes; trimmed
     layers, which see fewer edges, build their own)."""
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._trim = _TrimToLayer()
+        self._share_layouts()
+
     def _share_layouts(self) -> None:
         aggrs = [conv.aggr_module for conv in self.convs
                  if isinstance(conv.aggr_module, SequenceAggregation)]
@@ -112,7 +172,10 @@ class _OrderedGNN(BasicGNN):
                 node reads its in-edges sorted by it. For a sampled batch,
                 :obj:`edge_order(batch)` (see
                 :func:`~torch_geometric_gru.edge_order`) gives the full
-                graph's order. (default: :obj:`None`)
+                graph's order. A model converted by
+                :func:`~torch_geometric.nn.to_hetero` takes it as one tensor
+                per edge type (:obj:`data.collect("edge_rank")`).
+                (default: :obj:`None`)
         """
         if order is not None and num_sampled_nodes_per_hop is not None \
                 and is_sparse(edge_index):
@@ -125,19 +188,22 @@ class _OrderedGNN(BasicGNN):
             raise NotImplementedError("'trim_to_layer' functionality does "
                                       "not yet support trimming of both "
                                       "'edge_weight' and 'edge_attr'")
+        if isinstance(order, Proxy):
+            _trace_as_edge_level(order)
         xs: List[Tensor] = []
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            # Under FX tracing (to_hetero) `num_sampled_nodes_per_hop` is
+            # a proxy, so the trimming module is always in the traced graph.
             if num_sampled_nodes_per_hop is not None:
-                x, edge_index, value = self._trim(
+                x, edge_index, value, order = self._trim(
                     i, num_sampled_nodes_per_hop, num_sampled_edges_per_hop,
                     x, edge_index,
-                    edge_weight if edge_weight is not None else edge_attr)
+                    edge_weight if edge_weight is not None else edge_attr,
+                    order)
                 if edge_weight is not None:
                     edge_weight = value
                 else:
                     edge_attr = value
-                if order is not None:  # Trimming keeps a prefix of edges.
-                    order = order[:edge_index.size(1)]
             x = self._conv(conv, x, edge_index, edge_weight, edge_attr,
                            order)
             if i < self.num_layers - 1 or self.jk_mode is not None:
@@ -158,17 +224,16 @@ class _OrderedGNN(BasicGNN):
     def _conv(self, conv: MessagePassing, x: Tensor, edge_index: Adj,
               edge_weight: OptTensor, edge_attr: OptTensor,
               order: OptTensor) -> Tensor:
+        # Under FX tracing every optional input is a proxy, given or not:
+        # as PyG's BasicGNN, the traced model reads only what the layers take.
         kwargs: Dict[str, Any] = {}
-        if self.supports_edge_weight:
-            kwargs['edge_weight'] = edge_weight
-        elif edge_weight is not None:
-            raise ValueError(f"'{type(self).__name__}' takes no "
-                             f"'edge_weight'; drop it")
-        if self.supports_edge_attr:
-            kwargs['edge_attr'] = edge_attr
-        elif edge_attr is not None:
-            raise ValueError(f"'{type(self).__name__}' takes no "
-                             f"'edge_attr'; drop it")
+        for name, value in (('edge_weight', edge_weight),
+                            ('edge_attr', edge_attr)):
+            if getattr(self, f'supports_{name}'):
+                kwargs[name] = value
+            elif value is not None and not isinstance(value, Proxy):
+                raise ValueError(f"'{type(self).__name__}' takes no "
+                                 f"'{name}'; drop it")
         return conv(x, edge_index, order=order, **kwargs)
 
     @torch.no_grad()
@@ -335,7 +400,6 @@ class GRUGraphSAGE(_OrderedGNN, GraphSAGE):
         self._aggr_kwargs = aggr_kwargs  # Read by init_conv, in super().
         super().__init__(in_channels, hidden_channels, num_layers,
                          out_channels, **kwargs)
-        self._share_layouts()
 
     def init_conv(self, in_channels: Union[int, Tuple[int, int]],
                   out_channels: int, **kwargs) -> MessagePassing:
@@ -417,7 +481,6 @@ class GRUGNN(_OrderedGNN):
                          out_channels, dropout=dropout,
                          conv_dropout=gru_dropout,
                          conv_num_layers=gru_num_layers, **kwargs)
-        self._share_layouts()
 
     def init_conv(self, in_channels: Union[int, Tuple[int, int]],
                   out_channels: int, conv_dropout: float = 0.0,

@@ -149,6 +149,12 @@ class SequenceAggregation(Aggregation):
 
     def __call__(self, x: Tensor, index: Optional[Tensor] = None,
                  ptr: Optional[Tensor] = None, *args, **kwargs) -> Tensor:
+        if any(isinstance(v, torch.fx.Proxy) for v in (x, index, ptr)):
+            # Traced by PyG's FX tracer (`to_hetero`, `to_fixed_size`),
+            # which records the call of an aggregation as one node through
+            # the base class's `__call__`; the checks run when the traced
+            # module is called.
+            return super().__call__(x, index, ptr, *args, **kwargs)
         x_weight = kwargs.get('x_weight')
         if x_weight is not None:  # x of any width F, mapped to in_channels.
             check_x_weight(x, x_weight, self.in_channels)
