@@ -43,7 +43,11 @@ SLOW = [('README.md', 1, 'for epoch in range(200):')]
 # code (PyG's sampler asks for pyg-lib where torch-sparse serves instead).
 NEEDS = [('NeighborLoader', WITH_PYG_LIB or WITH_TORCH_SPARSE,
           'NeighborLoader needs a sampler backend: pyg-lib or torch-sparse '
-          '(see PyG\'s install guide)')]
+          '(see PyG\'s install guide)'),
+         ('torch_geometric_gru.onnx', all(
+             importlib.util.find_spec(name) is not None
+             for name in ('onnx', 'onnxscript', 'onnxruntime')),
+          "needs onnx, onnxscript, onnxruntime: pip install -e '.[onnx]'")]
 INSTALL_ADVICE = "Please install 'pyg-lib'"
 
 

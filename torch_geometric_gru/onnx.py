@@ -35,6 +35,7 @@ torch_geometric_gru[onnx]`.
 """
 import inspect
 import os
+import warnings
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union
 
 import torch
@@ -439,7 +440,8 @@ def export(
             to those of this package. (default: :obj:`None`)
         **options (optional): Further arguments of
             :func:`torch.onnx.export` (:obj:`opset_version`,
-            :obj:`input_names`, :obj:`external_data`, ...).
+            :obj:`input_names`, :obj:`external_data`, ...); :obj:`verbose`
+            is :obj:`False` unless given.
 
     Returns:
         :class:`torch.onnx.ONNXProgram`
@@ -458,6 +460,12 @@ def export(
     table.update(custom_translation_table or {})
     if dynamic_shapes is None:
         dynamic_shapes = graph_dynamic_shapes(model, args, kwargs)
-    return torch.onnx.export(model, args, f, kwargs=kwargs, dynamo=True,
-                             dynamic_shapes=dynamic_shapes,
-                             custom_translation_table=table, **options)
+    options.setdefault('verbose', False)
+    with warnings.catch_warnings():
+        # Raised inside torch.onnx by PyTorch's own use of a deprecated
+        # pytree class; nothing a caller can act on.
+        warnings.filterwarnings('ignore', category=FutureWarning,
+                                message=r'`isinstance\(treespec, LeafSpec\)`')
+        return torch.onnx.export(model, args, f, kwargs=kwargs, dynamo=True,
+                                 dynamic_shapes=dynamic_shapes,
+                                 custom_translation_table=table, **options)
