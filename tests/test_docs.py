@@ -45,7 +45,11 @@ NEEDS = [('NeighborLoader', WITH_PYG_LIB or WITH_TORCH_SPARSE,
           'NeighborLoader needs a sampler backend: pyg-lib or torch-sparse '
           '(see PyG\'s install guide)'),
          ('time_attr', WITH_PYG_LIB,
-          'temporal sampling needs pyg-lib (see PyG\'s install guide)')]
+          'temporal sampling needs pyg-lib (see PyG\'s install guide)'),
+         ('torch_geometric_gru.onnx', all(
+             importlib.util.find_spec(name) is not None
+             for name in ('onnx', 'onnxscript', 'onnxruntime')),
+          "needs onnx, onnxscript, onnxruntime: pip install -e '.[onnx]'")]
 INSTALL_ADVICE = "Please install 'pyg-lib'"
 
 

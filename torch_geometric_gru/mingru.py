@@ -9,6 +9,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from torch_geometric_gru._checks import check_channels
 from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.recurrence import raise_not_scriptable
 from torch_geometric_gru.sequence import SequenceAggregation
 
 
@@ -144,6 +145,9 @@ class MinGRUAggregation(SequenceAggregation):
     def reset_parameters(self):
         super().reset_parameters()
         self.lin.reset_parameters()
+
+    def __prepare_scriptable__(self):
+        raise_not_scriptable()
 
     def sequence_final(self, x: Tensor, src: Optional[Tensor],
                        layout: PackedLayout) -> Tensor:

@@ -43,6 +43,17 @@ class GRU(torch.nn.RNNBase):
 
     forward = torch.nn.GRU.forward
 
+    def __prepare_scriptable__(self):
+        # Called by torch.jit.script on every submodule before it compiles.
+        raise_not_scriptable()
+
+
+def raise_not_scriptable() -> None:
+    r"""The error of :func:`torch.jit.script` on the package's layers."""
+    raise TypeError("torch_geometric_gru's layers do not support TorchScript "
+                    "(torch.jit.script); use torch.compile, torch.export, or "
+                    "ONNX export (torch_geometric_gru.onnx.export) instead")
+
 
 def gru_parameters(gru: torch.nn.RNNBase, layer: int, direction: int,
                    ) -> Tuple[Tensor, Tensor, Optional[Tensor],
