@@ -492,6 +492,7 @@ def test_package_metadata_files():
         assert '\n## [Unreleased]\n' in f.read()
     for heading in ('## Citing', '## License', '## Compatibility'):
         assert f'\n{heading}\n' in readme_text()
+    assert f'version = {{{version}}}' in readme_text()  # The BibTeX entry.
 
 
 def readme_text():
