@@ -694,7 +694,8 @@ def test_dataset_cache_is_keyed_by_content(monkeypatch, tmp_path):
 
 
 def test_plot_scripts(tmp_path):
-    pytest.importorskip('matplotlib')
+    pytest.importorskip('matplotlib', reason="needs matplotlib: pip install "
+                        "-e '.[benchmark]'")
     results = tmp_path / 'synthetic.json'
     _main(osp.join(ROOT, 'benchmarks', 'synthetic'), [
         '--tasks', 'range', 'first', '--aggrs', 'gru-id', 'mean', '--seeds',

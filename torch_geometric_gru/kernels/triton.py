@@ -68,7 +68,8 @@ only when the user allows it (:obj:`"high"`/:obj:`"medium"`, or
 The kernels run on CPU tensors under Triton's interpreter
 (:obj:`TRITON_INTERPRET=1`, set before :mod:`triton` is imported), which
 is how the test suite checks them without a GPU against the per-node
-:class:`torch.nn.GRU` reference and the CPU kernel.
+:class:`torch.nn.GRU` reference and the CPU kernel. They have not yet been
+run on GPU hardware (see the guide's "Compatibility" section).
 """
 import bisect
 import functools
