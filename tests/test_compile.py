@@ -103,11 +103,19 @@ def test_export_dynamic_save_load(name, tmp_path):
     assert 'torch_geometric_gru.pack.default' in ops
 
 
-def test_compiled_range_error_names_the_index():
+@pytest.mark.parametrize('row,name', [(0, 'num_src_nodes'),
+                                      (1, 'num_dst_nodes')])
+def test_compiled_range_error_names_the_edge_index(row, name):
+    # The same error as in eager mode: both IndexError and ValueError,
+    # naming the row of 'edge_index', not an internal argument.
     conv = GRUConv(16, 8)
     torch._dynamo.reset()
     compiled = torch.compile(conv, fullgraph=True, dynamic=True)
     x, edge_index = _graph(*SIZES[0])
-    edge_index[1, 3] = 50  # One past the last node.
-    with pytest.raises(ValueError, match="contains the entry 50"):
+    compiled(x, edge_index)
+    edge_index[row, 3] = 50  # Past the last node.
+    with pytest.raises(IndexError, match=rf"'edge_index\[{row}\]' contains "
+                       rf"the entry 50, out of range for {name}"):
+        compiled(x, edge_index)
+    with pytest.raises(ValueError, match=rf"'edge_index\[{row}\]'"):
         compiled(x, edge_index)

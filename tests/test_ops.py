@@ -8,7 +8,7 @@ from reference import NO_TRITON, gru_reference, hub_graph
 
 from torch_geometric_gru import PackedLayout
 from torch_geometric_gru.ops import gru_layer, gru_layer_backward, pack
-from torch_geometric_gru.ops.layout import register
+from torch_geometric_gru.ops.layout import check_edges, register
 from torch_geometric_gru.kernels import triton as triton_kernels
 
 KERNELS = ['native', pytest.param('triton', marks=pytest.mark.skipif(
@@ -129,6 +129,20 @@ def test_pack_matches_the_layout_and_checks_ranges(with_order):
         pack(edge_index[1], 5, None, None, 0)
     with pytest.raises(ValueError, match="'x_index' contains the entry"):
         pack(edge_index[1], 12, None, edge_index[0], 5)
+
+
+def test_check_edges():
+    edge_index = hub_graph()
+    out = check_edges(edge_index[0], edge_index[1], 12, 9)
+    assert torch.equal(out, edge_index[1])
+    assert out.data_ptr() != edge_index[1].data_ptr()  # Never aliases.
+    torch.library.opcheck(check_edges, (edge_index[0], edge_index[1], 12, 9))
+    with pytest.raises(IndexError, match=r"'edge_index\[0\]' contains the "
+                       r"entry 11, out of range for num_src_nodes=11"):
+        check_edges(edge_index[0], edge_index[1], 11, 12)
+    with pytest.raises(IndexError, match=r"'edge_index\[1\]' contains the "
+                       r"entry 8, out of range for num_dst_nodes=8"):
+        check_edges(edge_index[0], edge_index[1], 12, 8)
 
 
 def test_layout_from_parts_equals_the_built_layout():

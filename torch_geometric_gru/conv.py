@@ -297,7 +297,7 @@ class GRUConv(MessagePassing):
         edge_attr, edge_weight = edge_inputs(
             edge_attr, edge_weight, value, src.numel(), self.edge_dim,
             getattr(self.lin, 'weight', None))
-        check_edge_range(src, dst, num_src, num_dst)
+        dst = check_edge_range(src, dst, num_src, num_dst)
 
         edge_emb = None if edge_attr is None else self.lin_edge(edge_attr)
         if self._messages_observed():

@@ -20,6 +20,7 @@ from torch_geometric_gru._checks import (
 )
 from torch_geometric_gru.aggr import GRUAggregation
 from torch_geometric_gru.mingru import MinGRUAggregation
+from torch_geometric_gru.ops.layout import check_edges
 from torch_geometric_gru.sequence import SequenceAggregation, _index_of
 
 # The errors of the hooks GRUConv refuses:
@@ -218,13 +219,15 @@ def edge_inputs(edge_attr: OptTensor, edge_weight: OptTensor,
 
 
 def check_edge_range(src: Tensor, dst: Tensor, num_src: int,
-                     num_dst: int) -> None:
+                     num_dst: int) -> Tensor:
     r"""Checks that the edges' sources and destinations are in range, on
     every call: one pass over the edges, as cheap as comparing them with a
     remembered copy, and never fooled by writes PyTorch does not track.
-    Traced by :func:`torch.compile`, it checks nothing: the :obj:`pack`
-    operator checks the ranges there."""
+    Returns the destinations to read on. Traced by :func:`torch.compile` or
+    :func:`torch.export`, the check is the :obj:`check_edges` operator,
+    whose errors name :obj:`edge_index` as in eager mode."""
     if torch.compiler.is_compiling():
-        return
+        return check_edges(src, dst, num_src, num_dst)
     check_index_range('edge_index[0]', src, num_src, 'num_src_nodes')
     check_index_range('edge_index[1]', dst, num_dst, 'num_dst_nodes')
+    return dst

@@ -279,11 +279,18 @@ def _gru_layer(x, src, w_ih, w_hh, b_ih, b_hh, perm, node_perm, degree,
     return out, states
 
 
+def _check_edges(src, dst, num_src, num_dst):
+    r"""The ONNX translation of :obj:`torch_geometric_gru::check_edges`:
+    the destinations, without the range checks (see :func:`_pack`)."""
+    return op.Identity(dst)
+
+
 #: The translations of the package's operators, to pass as
 #: :obj:`custom_translation_table` to :func:`torch.onnx.export`.
 custom_translation_table: Dict[Callable, Callable] = {
     torch.ops.torch_geometric_gru.pack.default: _pack,
     torch.ops.torch_geometric_gru.gru_layer.default: _gru_layer,
+    torch.ops.torch_geometric_gru.check_edges.default: _check_edges,
 }
 _TRANSLATIONS = custom_translation_table
 

@@ -123,3 +123,24 @@ def pack_layout(index: Tensor, dim_size: int, order: Optional[Tensor] = None,
     perm, node_perm, degree, src = _outputs(layout, x_index, num_rows,
                                             clone=False)
     return (perm, node_perm, degree), src
+
+
+@torch.library.custom_op('torch_geometric_gru::check_edges', mutates_args=())
+def check_edges(src: Tensor, dst: Tensor, num_src: int, num_dst: int,
+                ) -> Tensor:
+    r"""Checks that the sources :obj:`src` of the edges lie in
+    :obj:`[0, num_src)` and their destinations :obj:`dst` in
+    :obj:`[0, num_dst)`, with errors that name :obj:`edge_index`, and
+    returns a copy of :obj:`dst`: read by what follows, so that a compiled
+    graph keeps the check before the layout is built."""
+    check_index_range('edge_index[0]', src, num_src, 'num_src_nodes')
+    check_index_range('edge_index[1]', dst, num_dst, 'num_dst_nodes')
+    return dst.clone()
+
+
+@check_edges.register_fake
+def _(src, dst, num_src, num_dst):
+    torch._check(src.shape == dst.shape,
+                 lambda: "'edge_index' needs a source and a destination per "
+                         "edge")
+    return torch.empty_like(dst)
