@@ -400,7 +400,6 @@ USER_PAGES = PAGES + ['CHANGELOG.md'] + sorted(
     for path in glob.glob(osp.join(ROOT, 'benchmarks', '**', 'README.md'),
                           recursive=True))
 # Pages rewritten elsewhere at the moment; they pass once that lands.
-REWRITTEN_ELSEWHERE = {'docs/pipelines.md'}
 INTERNAL = [
     r'\bissue \d+', r"\bthe issue(?:'s)?\b", r'\b(?:this|last|previous) round',
     r'\bprevious session', r'\.ci/run', r'\.\./shared', r'/work/',
@@ -413,11 +412,7 @@ def internal_references(text):
                    for m in re.finditer(pattern, text, re.I)})
 
 
-@pytest.mark.parametrize('page', [
-    pytest.param(page, marks=pytest.mark.xfail(
-        reason='rewritten on another branch', strict=False))
-    if page in REWRITTEN_ELSEWHERE else page for page in USER_PAGES
-])
+@pytest.mark.parametrize('page', USER_PAGES)
 def test_user_pages_name_no_internal_references(page):
     with open(osp.join(ROOT, page)) as f:
         found = internal_references(f.read())
