@@ -226,13 +226,13 @@ def test_disabled_by_environment(extension, monkeypatch):
 
 def test_failed_build_warns_once_and_falls_back(monkeypatch):
     # No compiler (or a failed build): one warning, then the Python loops.
-    def fail():
+    def fail(kind):
         raise RuntimeError('no compiler here')
 
     monkeypatch.setenv(cpp.ENV, '1')
     monkeypatch.setattr(cpp, '_build', fail)
-    monkeypatch.setattr(cpp, '_module', None)
-    monkeypatch.setattr(cpp, '_failed', False)
+    monkeypatch.setattr(cpp, '_modules', {})
+    monkeypatch.setattr(cpp, '_failed', set())
     with pytest.warns(RuntimeWarning, match='no compiler here'):
         assert cpp.extension() is None
     with warnings.catch_warnings():
@@ -275,10 +275,10 @@ def test_build_does_not_depend_on_the_checkout(extension, monkeypatch,
     # Another checkout (or environment) with the same source shares the
     # cached build instead of rebuilding it: the build is named by content.
     copy = tmp_path / 'gru_cpu.cpp'
-    with open(cpp.SOURCE, 'rb') as f:
+    with open(cpp.SOURCES['gru'], 'rb') as f:
         source = f.read()
     copy.write_bytes(source)
-    monkeypatch.setattr(cpp, 'SOURCE', str(copy))
+    monkeypatch.setitem(cpp.SOURCES, 'gru', str(copy))
     built = osp.getmtime(extension.__file__)
     module = cpp._build()
     assert module.__name__ == extension.__name__

@@ -87,16 +87,16 @@ def test_a_busy_build_is_waited_for_a_bounded_time(built, monkeypatch):
     try:
         assert holder.stdout.readline().strip() == 'held'
         monkeypatch.setenv(cpp.TIMEOUT_ENV, '1')
-        monkeypatch.setattr(cpp, '_module', None)
-        monkeypatch.setattr(cpp, '_failed', False)
+        monkeypatch.setattr(cpp, '_modules', {})
+        monkeypatch.setattr(cpp, '_failed', set())
         with pytest.warns(RuntimeWarning, match=r"TimeoutError.*for over 1 "
                           r"s; raise TORCH_GEOMETRIC_GRU_CPP_TIMEOUT"):
             assert cpp.extension() is None
     finally:
         holder.kill()
         holder.wait()
-    monkeypatch.setattr(cpp, '_module', None)
-    monkeypatch.setattr(cpp, '_failed', False)
+    monkeypatch.setattr(cpp, '_modules', {})
+    monkeypatch.setattr(cpp, '_failed', set())
     assert cpp.extension() is not None  # Released: loads again.
 
 

@@ -16,16 +16,20 @@ from torch_geometric_gru.kernels import cpp
 
 
 def main() -> int:
-    start = time.perf_counter()
-    module = cpp.extension()
-    if module is None:
-        print(f"torch_geometric_gru: the C++ kernel is not available "
-              f"({cpp.ENV}={os.environ.get(cpp.ENV, '1')}, or its build "
-              f"failed: see the warning above)", file=sys.stderr)
-        return 1
-    print(f"torch_geometric_gru: the C++ kernel is ready "
-          f"({time.perf_counter() - start:.1f} s): {module.__file__}")
-    return 0
+    status = 0
+    for kind in cpp.SOURCES:
+        start = time.perf_counter()
+        module = cpp.extension(kind)
+        if module is None:
+            print(f"torch_geometric_gru: the C++ kernel ({kind}) is not "
+                  f"available ({cpp.ENV}={os.environ.get(cpp.ENV, '1')}, or "
+                  f"its build failed: see the warning above)",
+                  file=sys.stderr)
+            status = 1
+            continue
+        print(f"torch_geometric_gru: the C++ kernel is ready ({kind}, "
+              f"{time.perf_counter() - start:.1f} s): {module.__file__}")
+    return status
 
 
 if __name__ == '__main__':

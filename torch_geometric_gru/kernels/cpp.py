@@ -40,17 +40,20 @@ import tempfile
 import time
 import warnings
 from types import ModuleType
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import torch
 
 ENV = 'TORCH_GEOMETRIC_GRU_CPP'
 TIMEOUT_ENV = 'TORCH_GEOMETRIC_GRU_CPP_TIMEOUT'
-SOURCE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'csrc',
-                  'gru_cpu.cpp')
+CSRC = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'csrc')
+#: The C++ source of each extension, by name: one extension per recurrence.
+SOURCES: Dict[str, str] = {
+    'gru': osp.join(CSRC, 'gru_cpu.cpp'),
+}
 
-_module: Optional[ModuleType] = None
-_failed = False
+_modules: Dict[str, ModuleType] = {}
+_failed: Set[str] = set()
 
 
 def enabled() -> bool:
@@ -140,7 +143,7 @@ def _build_lock(directory: str, timeout: float):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _name_and_flags() -> Tuple[str, List[str], List[str]]:
+def _name_and_flags(kind: str = 'gru') -> Tuple[str, List[str], List[str]]:
     suffix, flags = _flags()
     ldflags = []
     if 'OpenMP' in torch.__config__.parallel_info():
@@ -153,10 +156,12 @@ def _name_and_flags() -> Tuple[str, List[str], List[str]]:
     # each other's extension (the build files name the include folders of
     # the environment's torch and Python).
     key = hashlib.sha256(b'\0'.join([
-        _read(SOURCE), ' '.join(flags).encode(), torch.__version__.encode(),
+        _read(SOURCES[kind]), ' '.join(flags).encode(),
+        torch.__version__.encode(),
         osp.dirname(osp.abspath(torch.__file__)).encode(),
         sys.prefix.encode(), sys.version.encode()])).hexdigest()[:12]
-    return f'torch_geometric_gru_cpu_{suffix}_{key}', flags, ldflags
+    prefix = 'torch_geometric_gru' + ('' if kind == 'gru' else f'_{kind}')
+    return f'{prefix}_cpu_{suffix}_{key}', flags, ldflags
 
 
 def _built(directory: str, name: str) -> bool:
@@ -164,15 +169,16 @@ def _built(directory: str, name: str) -> bool:
                for f in os.listdir(directory))
 
 
-def _build() -> ModuleType:
+def _build(kind: str = 'gru') -> ModuleType:
     from torch.utils.cpp_extension import load
-    name, flags, ldflags = _name_and_flags()
+    name, flags, ldflags = _name_and_flags(kind)
     directory = _build_directory(name)
-    source = _read(SOURCE)
+    source = _read(SOURCES[kind])
+    filename = osp.basename(SOURCES[kind])
     with _build_lock(directory, _timeout()):
         # The source is compiled from a copy in the build folder, so that
         # the build does not depend on where the package is installed.
-        copy = osp.join(directory, 'gru_cpu.cpp')
+        copy = osp.join(directory, filename)
         if not osp.exists(copy) or _read(copy) != source:
             fd, tmp = tempfile.mkstemp(dir=directory, suffix='.cpp.tmp')
             with os.fdopen(fd, 'wb') as f:
@@ -195,7 +201,7 @@ def _build() -> ModuleType:
             # A cached build that does not load (truncated, corrupt):
             # rebuilt once, from a clean folder.
             for entry in os.listdir(directory):
-                if entry not in ('gru_cpu.cpp', 'tggru.lock'):
+                if entry not in (filename, 'tggru.lock'):
                     path = osp.join(directory, entry)
                     if osp.isdir(path):
                         shutil.rmtree(path, ignore_errors=True)
@@ -213,30 +219,30 @@ def _say_building(directory: str) -> None:
           f"torch_geometric_gru.kernels.build'.", file=sys.stderr, flush=True)
 
 
-def extension() -> Optional[ModuleType]:
-    r"""The compiled extension (built or loaded on the first call), or
-    :obj:`None` if it is disabled or cannot be built (then with one
-    warning per process that says why)."""
-    global _module, _failed
-    if not enabled() or _failed:
+def extension(kind: str = 'gru') -> Optional[ModuleType]:
+    r"""The compiled extension of the recurrence :obj:`kind` (a key of
+    :obj:`SOURCES`; built or loaded on the first call), or :obj:`None` if
+    it is disabled or cannot be built (then with one warning per process
+    and extension that says why)."""
+    if not enabled() or kind in _failed:
         return None
-    if _module is None:
+    module = _modules.get(kind)
+    if module is None:
         try:
-            _module = _build()
+            module = _modules[kind] = _build(kind)
         except Exception as e:  # No compiler, no ninja, a failed build.
-            _failed = True
+            _failed.add(kind)
             warnings.warn(
-                f"torch_geometric_gru: the C++ CPU kernel could not be "
-                f"built ({type(e).__name__}: {str(e).strip()[-500:]}); "
+                f"torch_geometric_gru: the C++ CPU kernel ({kind}) could not "
+                f"be built ({type(e).__name__}: {str(e).strip()[-500:]}); "
                 f"using the slower Python loops. Install a C++ compiler "
                 f"and 'ninja' to get it, or set {ENV}=0 to silence this.",
                 RuntimeWarning, stacklevel=2)
             return None
-    return _module
+    return module
 
 
-def is_available() -> bool:
-    r"""Whether the C++ loops are enabled and built (builds them on the
-    first call)."""
-    return extension() is not None
-
+def is_available(kind: str = 'gru') -> bool:
+    r"""Whether the C++ loops of :obj:`kind` are enabled and built (builds
+    them on the first call)."""
+    return extension(kind) is not None
