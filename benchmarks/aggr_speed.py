@@ -138,7 +138,7 @@ def make_case(method: str, edge_index: torch.Tensor, num_nodes: int,
         GRUConv,
         MinGRUAggregation,
     )
-    from torch_geometric_gru.recurrence import packed_gru
+    from torch_geometric_gru.aggr.recurrence import packed_gru
 
     src, index = edge_index
     torch.manual_seed(0)

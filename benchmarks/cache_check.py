@@ -29,7 +29,7 @@ from aggr_speed import machine  # noqa: E402
 from datasets import load_dataset  # noqa: E402
 from options import set_threads  # noqa: E402
 from torch_geometric_gru import GRUConv  # noqa: E402
-from torch_geometric_gru.conv_parts import check_edge_range  # noqa: E402
+from torch_geometric_gru.conv.inputs import check_edge_range  # noqa: E402
 
 
 def best_of(fn, repeat: int) -> float:

@@ -27,7 +27,7 @@ from aggr_speed import GRAPHS, build_graph, machine  # noqa: E402
 from options import add_threads, description, set_threads  # noqa: E402
 
 from torch_geometric_gru import GRUAggregation  # noqa: E402
-from torch_geometric_gru.kernels import cpp  # noqa: E402
+from torch_geometric_gru.ops import cpp  # noqa: E402
 
 PATHS = {'python': '0', 'cpp': '1'}
 

@@ -154,7 +154,7 @@ def dot_precision(method: str):
     r"""The dot precision of a Triton method, set through PyTorch's switch
     (:obj:`triton-tf32`) or, for the IEEE-fp32 comparison only, by
     replacing the package's choice in this process (:obj:`triton-ieee`)."""
-    from torch_geometric_gru.kernels import triton as triton_gru
+    from torch_geometric_gru.ops.gru import triton as triton_gru
     saved = torch.get_float32_matmul_precision(), triton_gru.dot_precision
     try:
         if method == 'triton-tf32':
@@ -264,7 +264,7 @@ def exactness(graph: Dict, args, device: torch.device) -> Dict:
 def tile_shape(block: int, num_warps: int):
     r"""Launches the Triton kernels with :obj:`block` sequences per
     program and :obj:`num_warps` warps in this process."""
-    from torch_geometric_gru.kernels import triton as triton_gru
+    from torch_geometric_gru.ops.gru import triton as triton_gru
     saved = triton_gru.launch_options
     triton_gru.launch_options = functools.partial(saved, block=block,
                                                   num_warps=num_warps)

@@ -1,7 +1,7 @@
 r"""Compiles the Triton GRU kernels for NVIDIA GPUs without a GPU and reports
 what each variant uses per program: registers per thread, spilled bytes
 (local-memory stack) and shared memory, at the launch options the package
-ships (:func:`torch_geometric_gru.kernels.triton.launch_options`). Spills and
+ships (:func:`torch_geometric_gru.ops.gru.triton.launch_options`). Spills and
 compile errors show up here on any machine with :mod:`triton` installed.
 
 Usage::
@@ -28,9 +28,9 @@ from triton.compiler import ASTSource  # noqa: E402
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from torch_geometric_gru.kernels import triton as kernels  # noqa: E402
-from torch_geometric_gru.kernels import triton_backward  # noqa: E402
-from torch_geometric_gru.kernels import triton_forward  # noqa: E402
+from torch_geometric_gru.ops.gru import triton as kernels  # noqa: E402
+from torch_geometric_gru.ops.gru import triton_backward  # noqa: E402
+from torch_geometric_gru.ops.gru import triton_forward  # noqa: E402
 
 POINTER_TYPES = {'LEN': '*i32', 'OFF': '*i64', 'SRC': '*i64'}
 SCALARS = ('gi_stride', 'num_seq', 'H', 'slot_stride', 't_lo', 't_hi',

@@ -392,7 +392,7 @@ def test_profile_script_python_loops(monkeypatch, capsys):
 
 @needs('Cora')
 def test_cpp_speed_script(monkeypatch, capsys):
-    from torch_geometric_gru.kernels import cpp
+    from torch_geometric_gru.ops import cpp
     monkeypatch.setenv(cpp.ENV, '1')  # The script switches it; restored.
     if not cpp.is_available():
         pytest.skip('the C++ kernel cannot be built here')

@@ -121,7 +121,7 @@ def test_hoisted_projection_equals_per_edge_messages():
 ])
 def test_message_weight_folds_into_the_input_projection_where_cheaper(
         monkeypatch, in_channels, bidirectional, folded):
-    from torch_geometric_gru import recurrence
+    from torch_geometric_gru.aggr import recurrence
     run = recurrence.ops.run_gru_layer
     widths = []
 
@@ -222,7 +222,7 @@ def test_sparse_adjacency_through_propagate_and_cached(layout, monkeypatch):
     # A message hook sends the edges through PyG's propagate: the sparse
     # adjacency is read there in the same order; a second call on the same
     # adjacency reuses the cached layout.
-    from torch_geometric_gru import layout_cache
+    from torch_geometric_gru.layout import cache as layout_cache
     torch.manual_seed(0)
     edge_index = _sorted_by_destination_then_source(
         torch.unique(hub_graph(), dim=1))

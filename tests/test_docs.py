@@ -237,7 +237,8 @@ def page_of(obj):
     r"""The API page an object belongs on."""
     if inspect.ismodule(obj) or inspect.isfunction(obj):
         module = obj.__name__ if inspect.ismodule(obj) else obj.__module__
-        return f"{module.rsplit('.', 1)[-1]}.rst"  # The module's own page.
+        # The page of its top-level module or subpackage:
+        return f"{module.split('.')[1]}.rst"
     for base, page in ((Aggregation, 'aggr.rst'),
                        (MessagePassing, 'conv.rst'),
                        (BaseTransform, 'transforms.rst')):

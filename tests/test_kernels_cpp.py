@@ -1,4 +1,4 @@
-r"""The C++ step loops (:mod:`torch_geometric_gru.kernels.cpp`) against the
+r"""The C++ step loops (:mod:`torch_geometric_gru.ops.cpp`) against the
 Python loops they replace and against the per-node :class:`torch.nn.GRU`
 reference; the fallback when the extension is disabled or cannot be built.
 
@@ -16,8 +16,8 @@ import torch
 from reference import gru_reference, hub_graph
 
 from torch_geometric_gru import GRUAggregation, GRUConv, PackedLayout
-from torch_geometric_gru.kernels import cpp
-from torch_geometric_gru.kernels import cpu as cpu_kernel
+from torch_geometric_gru.ops import cpp
+from torch_geometric_gru.ops.gru import cpu as cpu_kernel
 
 TOL = {torch.float32: dict(atol=2e-5, rtol=1e-4),
        torch.float64: dict(atol=1e-12, rtol=1e-10)}

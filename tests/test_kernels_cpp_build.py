@@ -13,11 +13,11 @@ import warnings
 
 import pytest
 
-from torch_geometric_gru.kernels import cpp
+from torch_geometric_gru.ops import cpp
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # A process that builds (or loads) the extension and runs a forward on it.
-USE = ("import torch; from torch_geometric_gru.kernels import cpp; "
+USE = ("import torch; from torch_geometric_gru.ops import cpp; "
        "from torch_geometric_gru import GRUAggregation; "
        "assert cpp.extension() is not None, 'no extension'; "
        "GRUAggregation(3, 4)(torch.randn(5, 3), torch.tensor([0, 0, 1, 1, 1]))"
@@ -165,7 +165,7 @@ def test_corrupt_cached_build_is_rebuilt_once(tmp_path):
     assert 'compiling the C++ step loops' in second.stderr
     assert 'RuntimeWarning' not in second.stderr  # No fallback.
     ahead = subprocess.run(
-        [sys.executable, '-m', 'torch_geometric_gru.kernels.build'],
+        [sys.executable, '-m', 'torch_geometric_gru.ops.build'],
         env=_env(**env), capture_output=True, text=True, timeout=300)
     assert ahead.returncode == 0, ahead.stderr
     assert 'the C++ kernel is ready' in ahead.stdout

@@ -5,7 +5,7 @@ import torch
 from reference import gru_reference, hub_graph
 
 from torch_geometric_gru import GRUAggregation
-from torch_geometric_gru.kernels import cpu as cpu_gru
+from torch_geometric_gru.ops.gru import cpu as cpu_gru
 
 
 def _weighted_grads(out, inputs, seed=0):

@@ -4,7 +4,7 @@ from reference import gru_reference, hub_graph
 from torch.autograd import gradcheck, gradgradcheck
 
 from torch_geometric_gru import GRUAggregation, GRUConv, PackedLayout
-from torch_geometric_gru.kernels import naive as naive_gru
+from torch_geometric_gru.ops.gru import naive as naive_gru
 
 
 @pytest.mark.parametrize('sequence', [False, True])

@@ -3,9 +3,9 @@ import torch
 from reference import NO_TRITON, gru_reference, hub_graph
 
 from torch_geometric_gru import GRUAggregation, GRUConv, PackedLayout
-from torch_geometric_gru.kernels import triton as triton_gru
+from torch_geometric_gru.ops.gru import triton as triton_gru
 from torch_geometric_gru.ops import gru_layer, register
-from torch_geometric_gru.recurrence import packed_gru, resolve_kernel
+from torch_geometric_gru.aggr.recurrence import packed_gru, resolve_kernel
 
 DEVICES = [d for d in ('cpu', 'cuda')
            if triton_gru.is_available(torch.device(d))]

@@ -116,7 +116,7 @@ def test_untracked_writes_to_edge_index_and_order():
 
 
 def test_a_static_graph_is_built_once(monkeypatch):
-    from torch_geometric_gru import layout_cache
+    from torch_geometric_gru.layout import cache as layout_cache
     builds = []
     build = layout_cache.LayoutCache._build
 

@@ -7,8 +7,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from torch_geometric_gru import GRUAggregation, PackedLayout
-from torch_geometric_gru.kernels import cpu as cpu_kernel
-from torch_geometric_gru.kernels import triton as triton_kernels
+from torch_geometric_gru.ops.gru import cpu as cpu_kernel
+from torch_geometric_gru.ops.gru import triton as triton_kernels
 
 NUM_NODES, NUM_EDGES = 400, 40_000
 
@@ -132,7 +132,7 @@ def test_kernel_buffers_are_not_edge_sized(hoisted):
 def test_checkpoint_saves_no_state_and_gives_the_same_gradients(
         kernel, num_layers, bidirectional):
     if kernel == 'triton':
-        from torch_geometric_gru.kernels import triton as triton_kernels
+        from torch_geometric_gru.ops.gru import triton as triton_kernels
         if not triton_kernels.is_available(torch.device('cpu')):
             pytest.skip("needs triton's interpreter (pip install triton)")
     hidden = 8

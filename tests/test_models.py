@@ -118,7 +118,7 @@ def test_gru_graph_sage_reads_the_order_and_refuses_edge_inputs():
 @pytest.mark.parametrize('model_cls', ['GRUGNN', 'GRUGraphSAGE'])
 def test_layers_build_one_layout_per_graph(model_cls, monkeypatch):
     import torch_geometric_gru
-    from torch_geometric_gru import packing
+    from torch_geometric_gru.layout import packed as packing
     built = []
     init = packing.PackedLayout.__init__
 

@@ -8,8 +8,9 @@ from reference import NO_TRITON, gru_reference, hub_graph
 
 from torch_geometric_gru import PackedLayout
 from torch_geometric_gru.ops import gru_layer, gru_layer_backward, pack
-from torch_geometric_gru.ops.layout import check_edges, register
-from torch_geometric_gru.kernels import triton as triton_kernels
+from torch_geometric_gru.ops.pack import check_edges
+from torch_geometric_gru.layout.registry import register
+from torch_geometric_gru.ops.gru import triton as triton_kernels
 
 KERNELS = ['native', pytest.param('triton', marks=pytest.mark.skipif(
     not triton_kernels.is_available(torch.device('cpu')), reason=NO_TRITON))]

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from torch_geometric_gru import PackedLayout
-from torch_geometric_gru.layout_cache import LayoutCache
+from torch_geometric_gru.layout.cache import LayoutCache
 
 
 def test_docstring_example():

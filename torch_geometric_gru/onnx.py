@@ -237,7 +237,7 @@ def _reverse_perm(num_rows, batch_sizes, offsets, seq_degree):
 def _gru_layer(x, src, w_ih, w_hh, b_ih, b_hh, perm, node_perm, degree,
                sequence: bool, reverse: bool, save: bool, kernel: str):
     r"""The ONNX translation of :obj:`torch_geometric_gru::gru_layer` (see
-    :mod:`torch_geometric_gru.ops.gru`); :obj:`save` and :obj:`kernel`
+    :mod:`torch_geometric_gru.ops.gru.op`); :obj:`save` and :obj:`kernel`
     only matter to training and to the choice of PyTorch kernel."""
     num_nodes = op.Shape(degree)
     num_rows = op.Shape(perm)
@@ -308,8 +308,8 @@ def check_exportable(model: torch.nn.Module) -> None:
     :obj:`num_permutations > 1`, :obj:`max_length`), positional encodings,
     :obj:`kernel="cudnn"` and the minGRU cell.
     """
-    from torch_geometric_gru.mingru import MinGRUAggregation
-    from torch_geometric_gru.sequence import SequenceAggregation
+    from torch_geometric_gru.aggr.mingru import MinGRUAggregation
+    from torch_geometric_gru.aggr.sequence import SequenceAggregation
     for name, module in model.named_modules():
         if not isinstance(module, SequenceAggregation):
             continue

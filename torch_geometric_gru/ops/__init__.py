@@ -9,10 +9,11 @@ namespace :obj:`torch_geometric_gru` (:obj:`torch.ops.torch_geometric_gru`):
 Each has a fake (meta) implementation, so that :func:`torch.compile`
 (:obj:`fullgraph=True`, dynamic shapes) and :func:`torch.export` trace
 through the layers without a graph break; the kernels behind them live in
-:mod:`torch_geometric_gru.kernels`.
+:mod:`torch_geometric_gru.ops.gru`.
 """
-from torch_geometric_gru.ops.layout import lookup, pack, pack_layout, register
-from torch_geometric_gru.ops.gru import (
+from torch_geometric_gru.ops.pack import pack, pack_layout
+from torch_geometric_gru.layout.registry import lookup, register
+from torch_geometric_gru.ops.gru.op import (
     gru_layer,
     gru_layer_backward,
     run_gru_layer,

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.layout.packed import PackedLayout
 
 
 def gru_layer(x: Tensor, src: Optional[Tensor], w_ih: Tensor, w_hh: Tensor,
@@ -23,7 +23,7 @@ def gru_layer(x: Tensor, src: Optional[Tensor], w_ih: Tensor, w_hh: Tensor,
               layout: PackedLayout, sequence: bool) -> Tensor:
     r"""One direction of one GRU layer over the packed rows of
     :obj:`layout`, with the contract of
-    :class:`torch_geometric_gru.kernels.cpu.GRULayer`: packed row :obj:`p`
+    :class:`torch_geometric_gru.ops.gru.cpu.GRULayer`: packed row :obj:`p`
     reads :obj:`x[src[p]]` (:obj:`x[p]` if :obj:`src` is :obj:`None`), the
     initial state is zero, and the result is the state after every packed
     row (:obj:`sequence=True`) or the final state of every sequence, in

@@ -1,4 +1,4 @@
-r"""The forward kernels of :mod:`torch_geometric_gru.kernels.triton`, and
+r"""The forward kernels of :mod:`torch_geometric_gru.ops.gru.triton`, and
 the pieces of Triton code that its backward kernels share (the tile, the
 gate math, the loads of :math:`W_{hh}` and of the input projection).
 

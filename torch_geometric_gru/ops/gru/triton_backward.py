@@ -1,4 +1,4 @@
-r"""The backward kernels of :mod:`torch_geometric_gru.kernels.triton`.
+r"""The backward kernels of :mod:`torch_geometric_gru.ops.gru.triton`.
 
 One launch covers the steps :obj:`[t_lo, t_hi)` of every tile whose
 longest sequence reaches :obj:`t_lo`, in reverse; the packed rows of those
@@ -23,7 +23,7 @@ A program owns the same tile of ranks as in the forward and:
 import triton
 import triton.language as tl
 
-from torch_geometric_gru.kernels.triton_forward import (
+from torch_geometric_gru.ops.gru.triton_forward import (
     _cell,
     _load_gi,
     _load_w,

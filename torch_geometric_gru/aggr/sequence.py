@@ -19,14 +19,11 @@ from torch_geometric_gru._checks import (
     check_seed,
     check_x_weight,
 )
-from torch_geometric_gru.order import random_plan, sinusoidal_encoding
-from torch_geometric_gru.layout_cache import LayoutCache
-from torch_geometric_gru.ops.layout import (
-    LayoutParts,
-    as_layout,
-    pack_layout,
-)
-from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.layout.plan import random_plan, sinusoidal_encoding
+from torch_geometric_gru.layout.cache import LayoutCache
+from torch_geometric_gru.ops.pack import pack_layout
+from torch_geometric_gru.layout.registry import LayoutParts, as_layout
+from torch_geometric_gru.layout.packed import PackedLayout
 
 
 def check_order_options(positional_encoding: Optional[str],

@@ -1,7 +1,7 @@
-r"""The C++ step loops of the CPU kernel (:obj:`csrc/gru_cpu.cpp`),
+r"""The C++ step loops of the CPU kernel (:obj:`ops/gru/csrc/gru_cpu.cpp`),
 compiled on first use.
 
-:mod:`torch_geometric_gru.kernels.cpu` runs its sequential loops (the
+:mod:`torch_geometric_gru.ops.gru.cpu` runs its sequential loops (the
 forward steps, the backward's :math:`dh` recurrence) through this extension
 when it is available, and through its own Python loops otherwise: both
 compute the same thing (the tests compare them). The extension is built
@@ -18,7 +18,7 @@ The first build says so on standard error (one line: what, once, about
 how long, how to skip). Build it ahead of time, e.g. in a Docker image or
 before a job array starts, with::
 
-    python -m torch_geometric_gru.kernels.build
+    python -m torch_geometric_gru.ops.build
 
 Processes that start together wait for one build (an OS file lock, which
 a killed build releases; a lock file that a killed build of PyTorch's
@@ -46,10 +46,11 @@ import torch
 
 ENV = 'TORCH_GEOMETRIC_GRU_CPP'
 TIMEOUT_ENV = 'TORCH_GEOMETRIC_GRU_CPP_TIMEOUT'
-CSRC = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'csrc')
-#: The C++ source of each extension, by name: one extension per recurrence.
+OPS = osp.dirname(osp.abspath(__file__))
+#: The C++ source of each extension, by name: one extension per recurrence,
+#: in the :obj:`csrc/` folder of its operator.
 SOURCES: Dict[str, str] = {
-    'gru': osp.join(CSRC, 'gru_cpu.cpp'),
+    'gru': osp.join(OPS, 'gru', 'csrc', 'gru_cpu.cpp'),
 }
 
 _modules: Dict[str, ModuleType] = {}
@@ -216,7 +217,7 @@ def _say_building(directory: str) -> None:
           f"kernel, once per environment (about 1-3 minutes; cached in "
           f"{directory}). To skip it, set {ENV}=0 (slower Python loops); "
           f"to do it ahead of time, run 'python -m "
-          f"torch_geometric_gru.kernels.build'.", file=sys.stderr, flush=True)
+          f"torch_geometric_gru.ops.build'.", file=sys.stderr, flush=True)
 
 
 def extension(kind: str = 'gru') -> Optional[ModuleType]:

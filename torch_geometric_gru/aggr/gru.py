@@ -4,10 +4,10 @@ from typing import List, Optional, Union
 from torch import Tensor
 
 from torch_geometric_gru._checks import check_bool, check_channels
-from torch_geometric_gru.ops.layout import LayoutParts
-from torch_geometric_gru.packing import PackedLayout
-from torch_geometric_gru.recurrence import GRU, check_kernel, packed_gru
-from torch_geometric_gru.sequence import SequenceAggregation
+from torch_geometric_gru.layout.registry import LayoutParts
+from torch_geometric_gru.layout.packed import PackedLayout
+from torch_geometric_gru.aggr.recurrence import GRU, check_kernel, packed_gru
+from torch_geometric_gru.aggr.sequence import SequenceAggregation
 
 
 class GRUAggregation(SequenceAggregation):
@@ -55,7 +55,7 @@ class GRUAggregation(SequenceAggregation):
         :class:`GRUAggregation` is not a permutation-invariant operator.
 
     The GRU is held as :obj:`self.gru`, a
-    :obj:`torch_geometric_gru.recurrence.GRU` (a :class:`torch.nn.GRU`
+    :obj:`torch_geometric_gru.aggr.recurrence.GRU` (a :class:`torch.nn.GRU`
     parameter for parameter, that :func:`torch.compile` can trace)
     :obj:`(in_channels, out_channels, batch_first=True, ...)`, so
     state dicts load both ways with PyG's
@@ -86,7 +86,7 @@ class GRUAggregation(SequenceAggregation):
             (Triton on CUDA, falling back to cuDNN where Triton is missing
             or the dtype is float64; the hand-written kernel elsewhere),
             :obj:`"triton"`, :obj:`"native"` (the hand-written kernel of
-            :obj:`torch_geometric_gru.kernels.cpu`, any device) or
+            :obj:`torch_geometric_gru.ops.gru.cpu`, any device) or
             :obj:`"cudnn"` (:class:`torch.nn.GRU` on a
             :class:`~torch.nn.utils.rnn.PackedSequence`; it computes fp32 in
             TF32 on GPUs where cuDNN allows it). All give the same
@@ -101,7 +101,7 @@ class GRUAggregation(SequenceAggregation):
             kernels :obj:`"native"` and :obj:`"triton"`.
             (default: :obj:`False`)
         **kwargs (optional): The order options of
-            :class:`~torch_geometric_gru.sequence.SequenceAggregation`:
+            :class:`~torch_geometric_gru.aggr.sequence.SequenceAggregation`:
             :obj:`positional_encoding`, :obj:`shuffle`,
             :obj:`num_permutations`, :obj:`max_length`, :obj:`seed`.
 

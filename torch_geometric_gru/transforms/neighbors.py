@@ -15,7 +15,7 @@ from torch_geometric_gru._checks import (
     check_index_range,
     check_seed,
 )
-from torch_geometric_gru.grouping import group
+from torch_geometric_gru.layout.grouping import group
 
 # Edge-level keys that are not aligned with `edge_index` (supervision).
 _NOT_ALIGNED = {'edge_index', 'edge_label', 'edge_label_index'}
@@ -112,7 +112,7 @@ class SortNeighbors(BaseTransform):
 
     .. code-block:: python
 
-        from torch_geometric_gru.transforms import SortNeighbors
+        from torch_geometric_gru.transforms.neighbors import SortNeighbors
 
         data = SortNeighbors('degree', descending=True)(data)  # hubs first
         data = SortNeighbors('score')(data)  # by the node attribute data.score

@@ -5,9 +5,9 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from torch_geometric_gru.grouping import keep_first
-from torch_geometric_gru.ops.layout import register
-from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.layout.grouping import keep_first
+from torch_geometric_gru.layout.registry import register
+from torch_geometric_gru.layout.packed import PackedLayout
 
 
 def random_keys(num: int, generator: Optional[torch.Generator],

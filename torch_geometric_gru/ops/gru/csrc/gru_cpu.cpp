@@ -1,4 +1,4 @@
-// The sequential step loops of the CPU kernel (torch_geometric_gru/kernels/
+// The sequential step loops of the CPU kernel (torch_geometric_gru/ops/gru/
 // cpu.py), outside the Python interpreter. Same contract and same exact
 // reformulations as the Python loops they replace:
 //

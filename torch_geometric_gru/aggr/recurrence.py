@@ -1,7 +1,7 @@
 r"""Running a :class:`torch.nn.GRU` over a :class:`PackedLayout`: layers,
 directions and the choice of kernel: the Triton kernels of
-:mod:`torch_geometric_gru.kernels.triton` on CUDA, the hand-written
-:mod:`torch_geometric_gru.kernels.cpu` on CPU, and PyTorch's own packed GRU
+:mod:`torch_geometric_gru.ops.gru.triton` on CUDA, the hand-written
+:mod:`torch_geometric_gru.ops.gru.cpu` on CPU, and PyTorch's own packed GRU
 (cuDNN on CUDA) as the fallback and as an explicit option."""
 from typing import List, Optional, Tuple, Union
 
@@ -11,9 +11,9 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from torch_geometric_gru import ops
-from torch_geometric_gru.kernels import triton as triton_gru
-from torch_geometric_gru.ops.layout import LayoutParts, as_layout, parts
-from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.ops.gru import triton as triton_gru
+from torch_geometric_gru.layout.registry import LayoutParts, as_layout, parts
+from torch_geometric_gru.layout.packed import PackedLayout
 
 KERNELS = ('auto', 'triton', 'native', 'cudnn')
 TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -84,7 +84,7 @@ def resolve_kernel(kernel: str, x: Tensor) -> str:
     * :obj:`"triton"`: the Triton kernels (CUDA, or CPU under
       :obj:`TRITON_INTERPRET=1`), state and accumulation in fp32;
     * :obj:`"native"`: the hand-written kernel of
-      :mod:`~torch_geometric_gru.kernels.cpu` (any device; the CPU default);
+      :mod:`~torch_geometric_gru.ops.gru.cpu` (any device; the CPU default);
     * :obj:`"cudnn"`: :class:`torch.nn.GRU` on a
       :class:`~torch.nn.utils.rnn.PackedSequence` (cuDNN on CUDA,
       PyTorch's own kernel elsewhere).

@@ -8,8 +8,8 @@ the packed rows, with five ops per forward step and two per backward step;
 the input projection, every gate derivative and the weight and input
 gradients are computed for many rows at once, in cache-sized chunks.
 
-The step loops themselves run in C++ (:obj:`csrc/gru_cpu.cpp`, through
-:mod:`~torch_geometric_gru.kernels.cpp`: one call per window of rows in the
+The step loops themselves run in C++ (:obj:`ops/gru/csrc/gru_cpu.cpp`, through
+:mod:`~torch_geometric_gru.ops.cpp`: one call per window of rows in the
 forward, one per chunk in the backward, the gate math fused per row) for
 float32 and float64 CPU tensors when the extension is built; the Python
 loops below are the fallback and the reference the tests compare it with.
@@ -30,8 +30,8 @@ import torch
 from torch import Tensor
 from torch.profiler import record_function
 
-from torch_geometric_gru.kernels import cpp
-from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.ops import cpp
+from torch_geometric_gru.layout.packed import PackedLayout
 
 # Rows per chunk of the vectorised passes: large enough for efficient GEMMs,
 # small enough that temporaries stay in cache and need no fresh pages.
@@ -39,7 +39,7 @@ CHUNK = 4096
 
 
 def _extension(*tensors: Tensor) -> Optional[ModuleType]:
-    r"""The C++ step loops (:mod:`~torch_geometric_gru.kernels.cpp`) if
+    r"""The C++ step loops (:mod:`~torch_geometric_gru.ops.cpp`) if
     they are enabled and built and :obj:`tensors` are float32 or float64 CPU
     tensors; :obj:`None` selects the Python loops."""
     dtype = tensors[0].dtype
@@ -294,7 +294,7 @@ def _backward_steps(c: Tensor, a: Tensor, dh: Tensor, dh_state: Tensor,
                     rows: slice, step: int, sequence: bool) -> int:
     r"""The steps :math:`dh_t \mapsto dh_{t-1}` over the chunk of packed
     rows :obj:`rows`, from step :obj:`step` down (the Python loop that
-    :obj:`csrc/gru_cpu.cpp`'s :obj:`backward_rows` replaces). On entry
+    :obj:`ops/gru/csrc/gru_cpu.cpp`'s :obj:`backward_rows` replaces). On entry
     :obj:`c` and :obj:`a` hold the gate derivatives per unit :math:`dh`;
     on exit they are multiplied by :math:`dh` (:obj:`a` becomes d(pre-n)).
     Returns the step to continue with in the next (earlier) chunk."""

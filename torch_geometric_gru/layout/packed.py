@@ -17,7 +17,7 @@ from torch_geometric_gru._checks import (
     check_order,
     check_ptr,
 )
-from torch_geometric_gru.grouping import group, keep_first
+from torch_geometric_gru.layout.grouping import group, keep_first
 
 
 class PackedLayout:

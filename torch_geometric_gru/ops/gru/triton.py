@@ -1,5 +1,5 @@
 r"""One GRU layer over packed rows as Triton kernels (the CUDA path), with
-the contract of :mod:`torch_geometric_gru.kernels.cpu`: the same inputs (rows
+the contract of :mod:`torch_geometric_gru.ops.gru.cpu`: the same inputs (rows
 read through a row index), the same outputs, a hand-written backward that
 reads only the states the forward saved.
 
@@ -12,7 +12,7 @@ step :obj:`t` its rank :obj:`k` reads packed row :obj:`offsets[t] + k` if
 each other: the sequential depth is the hub's degree, not a global step
 count, and no kernel is launched per step.
 
-Forward (:mod:`~torch_geometric_gru.kernels.triton_forward`). Per step, a
+Forward (:mod:`~torch_geometric_gru.ops.gru.triton_forward`). Per step, a
 program computes :math:`W_{hh} h` with three :func:`tl.dot` of
 :obj:`[16, H] x [H, H]`, and reads the input projection
 :math:`W_{ih} x + b_{ih}` (one GEMM over the rows of :obj:`x` beforehand)
@@ -35,7 +35,7 @@ which is also the sequence output; no gates. A no-grad forward writes
 only the final state of every sequence (and the state after every row if
 the caller wants the sequence output).
 
-Backward (:mod:`~torch_geometric_gru.kernels.triton_backward`). The same
+Backward (:mod:`~torch_geometric_gru.ops.gru.triton_backward`). The same
 tiles in reverse, over :func:`chunks` of steps, last first: one launch per
 chunk (the rows of a chunk are contiguous; about :obj:`CHUNK_BYTES` of
 per-row buffers), the state gradient of every sequence carried from
@@ -79,7 +79,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.layout.packed import PackedLayout
 
 try:
     import triton
@@ -91,11 +91,11 @@ except ImportError:  # pragma: no cover (triton ships with CUDA builds)
     TRITON_VERSION = (0, 0)
 
 if triton is not None:
-    from torch_geometric_gru.kernels.triton_backward import (
+    from torch_geometric_gru.ops.gru.triton_backward import (
         _backward_resident,
         _backward_streamed,
     )
-    from torch_geometric_gru.kernels.triton_forward import (
+    from torch_geometric_gru.ops.gru.triton_forward import (
         _forward_resident,
         _forward_streamed,
     )

@@ -20,7 +20,7 @@ from torch_geometric_gru._checks import (
     check_features,
     check_same_dtype,
 )
-from torch_geometric_gru.conv_parts import (
+from torch_geometric_gru.conv.inputs import (
     NO_DECOMPOSED,
     NO_EDGE_UPDATE,
     NO_FUSED,
@@ -30,7 +30,7 @@ from torch_geometric_gru.conv_parts import (
     edge_parts,
     node_sizes,
 )
-from torch_geometric_gru.sequence import SequenceAggregation
+from torch_geometric_gru.aggr.sequence import SequenceAggregation
 
 
 class GRUConv(MessagePassing):

@@ -6,8 +6,8 @@ import torch
 from torch import Tensor
 
 from torch_geometric_gru._checks import check_index_dtype, check_index_range
-from torch_geometric_gru.ops.layout import register
-from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.layout.registry import register
+from torch_geometric_gru.layout.packed import PackedLayout
 
 
 def cacheable(t: Tensor) -> bool:

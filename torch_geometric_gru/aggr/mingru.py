@@ -8,9 +8,9 @@ from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
 
 from torch_geometric_gru._checks import check_channels
-from torch_geometric_gru.packing import PackedLayout
-from torch_geometric_gru.recurrence import raise_not_scriptable
-from torch_geometric_gru.sequence import SequenceAggregation
+from torch_geometric_gru.layout.packed import PackedLayout
+from torch_geometric_gru.aggr.recurrence import raise_not_scriptable
+from torch_geometric_gru.aggr.sequence import SequenceAggregation
 
 
 def pair_rounds(layout: PackedLayout,
@@ -126,7 +126,7 @@ class MinGRUAggregation(SequenceAggregation):
         bias (bool, optional): If set to :obj:`False`, :math:`\mathbf{b}_z`
             and :math:`\mathbf{b}_h` are left out. (default: :obj:`True`)
         **kwargs (optional): The order options of
-            :class:`~torch_geometric_gru.sequence.SequenceAggregation`.
+            :class:`~torch_geometric_gru.aggr.sequence.SequenceAggregation`.
 
     Shapes:
         - **input:** elements :math:`(|\mathcal{E}|, F_{in})`,

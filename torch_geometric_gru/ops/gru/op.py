@@ -14,23 +14,23 @@ one direction of one GRU layer over a packed layout, registered with
 * :obj:`gru_layer_backward(...)`: the gradients of :obj:`x, w_ih, w_hh,
   b_ih, b_hh` from the gradient of :obj:`out` and :obj:`states`.
 
-Both dispatch to the kernels of :mod:`torch_geometric_gru.kernels`:
+Both dispatch to the kernels of :mod:`torch_geometric_gru.ops.gru`:
 :obj:`kernel="native"` is the hand-written kernel
-(:mod:`~torch_geometric_gru.kernels.cpu`, any device),
+(:mod:`~torch_geometric_gru.ops.gru.cpu`, any device),
 :obj:`kernel="triton"` the Triton kernels (CUDA, or CPU under Triton's
 interpreter). Gradients of gradients (:obj:`create_graph=True`)
 differentiate the plain-PyTorch layer of
-:mod:`~torch_geometric_gru.kernels.naive` instead.
+:mod:`~torch_geometric_gru.ops.gru.naive` instead.
 """
 from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from torch_geometric_gru.kernels import cpu, naive
-from torch_geometric_gru.kernels import triton as triton_kernels
-from torch_geometric_gru.ops.layout import lookup
-from torch_geometric_gru.packing import PackedLayout
+from torch_geometric_gru.ops.gru import cpu, naive
+from torch_geometric_gru.ops.gru import triton as triton_kernels
+from torch_geometric_gru.layout.registry import lookup
+from torch_geometric_gru.layout.packed import PackedLayout
 
 OP_KERNELS = ('native', 'triton')
 

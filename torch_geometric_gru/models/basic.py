@@ -18,10 +18,10 @@ from torch_geometric.utils import is_sparse
 from torch_geometric.utils._trim_to_layer import TrimToLayer
 
 from torch_geometric_gru._checks import check_channels
-from torch_geometric_gru.aggr import GRUAggregation
-from torch_geometric_gru.conv import GRUConv
+from torch_geometric_gru.aggr.gru import GRUAggregation
+from torch_geometric_gru.conv.gru_conv import GRUConv
 from torch_geometric_gru.sampling import edge_order
-from torch_geometric_gru.sequence import SequenceAggregation
+from torch_geometric_gru.aggr.sequence import SequenceAggregation
 
 # Options of GRUAggregation that neither GraphSAGE nor SAGEConv takes.
 _AGGR_ONLY = {'kernel', 'bidirectional', 'positional_encoding', 'shuffle',

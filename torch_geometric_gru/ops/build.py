@@ -2,7 +2,7 @@ r"""Builds the C++ step loops of the CPU kernel ahead of time (or loads
 them if built), so that no later process spends its first forward on the
 compile, and says where the build is::
 
-    python -m torch_geometric_gru.kernels.build
+    python -m torch_geometric_gru.ops.build
 
 Exits with a non-zero status if the extension cannot be built (no C++
 compiler or :obj:`ninja`) or is disabled by
@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from torch_geometric_gru.kernels import cpp
+from torch_geometric_gru.ops import cpp
 
 
 def main() -> int:

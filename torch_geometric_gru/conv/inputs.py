@@ -18,10 +18,10 @@ from torch_geometric_gru._checks import (
     check_index_range,
     check_same_dtype,
 )
-from torch_geometric_gru.aggr import GRUAggregation
-from torch_geometric_gru.mingru import MinGRUAggregation
-from torch_geometric_gru.ops.layout import check_edges
-from torch_geometric_gru.sequence import SequenceAggregation, _index_of
+from torch_geometric_gru.aggr.gru import GRUAggregation
+from torch_geometric_gru.aggr.mingru import MinGRUAggregation
+from torch_geometric_gru.ops.pack import check_edges
+from torch_geometric_gru.aggr.sequence import SequenceAggregation, _index_of
 
 # The errors of the hooks GRUConv refuses:
 NO_FUSED = ("'GRUConv' has no fused message-and-aggregate path (a GRU reads "
