@@ -8,10 +8,10 @@ from typing import List, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.utils.rnn import PackedSequence
 
 from torch_geometric_gru import ops
 from torch_geometric_gru.ops.gru import triton as triton_gru
+from torch_geometric_gru.ops.gru.cudnn import cudnn_gru
 from torch_geometric_gru.layout.registry import LayoutParts, as_layout, parts
 from torch_geometric_gru.layout.packed import PackedLayout
 
@@ -184,7 +184,7 @@ def packed_gru(
                              f"'triton', but the cuDNN kernel was picked "
                              f"for this input ({x.dtype} on {x.device}); "
                              f"pass kernel='native' or drop 'checkpoint'")
-        return _cudnn_gru(gru, as_layout(layout), x, src)
+        return cudnn_gru(gru, as_layout(layout), x, src)
     perm, node_perm, degree = parts(layout)
     num_dirs = 2 if gru.bidirectional else 1
     # With `checkpoint`, the operator's backward recomputes the states.
@@ -206,16 +206,3 @@ def packed_gru(
         if not top and gru.dropout > 0 and gru.training:
             x = F.dropout(x, p=gru.dropout, training=True)
     return x
-
-
-@torch.compiler.disable
-def _cudnn_gru(gru: torch.nn.RNNBase, layout: PackedLayout, x: Tensor,
-               src: Optional[Tensor]) -> Tensor:
-    num_dirs = 2 if gru.bidirectional else 1
-    if layout.num_packed == 0:
-        return x.new_zeros(layout.num_nodes, num_dirs * gru.hidden_size)
-    data = x if src is None else x.index_select(0, src)
-    _, h_n = gru(PackedSequence(data, layout.batch_sizes))
-    final = h_n[-num_dirs:].transpose(0, 1).reshape(
-        -1, num_dirs * gru.hidden_size)
-    return layout.unpack_final(final)

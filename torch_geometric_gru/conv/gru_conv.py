@@ -4,33 +4,21 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 from torch.nn import Parameter
-from torch.nn.modules.module import (
-    _global_forward_hooks,
-    _global_forward_pre_hooks,
-)
-from torch.nn.parameter import UninitializedParameter
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
-from torch_geometric.utils import is_sparse
 
-from torch_geometric_gru._checks import (
-    check_channels,
-    check_features,
-    check_same_dtype,
-)
-from torch_geometric_gru.conv.inputs import (
+from torch_geometric_gru.conv.inputs import conv_aggregation, conv_inputs
+from torch_geometric_gru.conv.paths import (
     NO_DECOMPOSED,
-    NO_EDGE_UPDATE,
-    NO_FUSED,
-    check_edge_range,
-    conv_aggregation,
-    edge_inputs,
-    edge_parts,
-    node_sizes,
+    REFUSED_HOOKS,
+    check_conv_options,
+    conv_repr,
+    messages_observed,
+    plain_linear,
+    refuse,
 )
-from torch_geometric_gru.aggr.sequence import SequenceAggregation
 
 
 class GRUConv(MessagePassing):
@@ -159,27 +147,13 @@ class GRUConv(MessagePassing):
         seed: Optional[int] = None,
         **kwargs,
     ):
-        if 'aggr' in kwargs:
-            raise TypeError("'GRUConv' aggregates with its own GRU; use "
-                            "'GRUAggregation' as 'aggr=' of another conv "
-                            "instead")
-        if kwargs.get('decomposed_layers', 1) != 1:
-            raise ValueError(NO_DECOMPOSED + "; drop 'decomposed_layers'")
-        check_channels('out_channels', out_channels)
-        for width in (in_channels if isinstance(in_channels, (tuple, list))
-                      else (in_channels, )):
-            check_channels('in_channels', width, lazy=True)
-        if edge_dim is not None:
-            check_channels('edge_dim', edge_dim, lazy=True)
-        order = dict(positional_encoding=positional_encoding,
-                     shuffle=shuffle, num_permutations=num_permutations,
-                     max_length=max_length, seed=seed)
-        aggr = conv_aggregation(cell, out_channels, num_layers,
-                                bidirectional, dropout, bias, kernel,
-                                checkpoint, **order)
-        super().__init__(aggr=aggr, **kwargs)
+        check_conv_options(in_channels, out_channels, edge_dim, kwargs)
+        super().__init__(aggr=conv_aggregation(
+            cell, out_channels, num_layers, bidirectional, dropout, bias,
+            kernel, checkpoint, positional_encoding=positional_encoding,
+            shuffle=shuffle, num_permutations=num_permutations,
+            max_length=max_length, seed=seed), **kwargs)
         self.cell = cell
-
         self.in_channels = in_channels  # An int unless bipartite, as PyG.
         if isinstance(in_channels, int):
             in_channels = (in_channels, in_channels)
@@ -188,7 +162,6 @@ class GRUConv(MessagePassing):
         self.root_weight = root_weight
         self.num_layers = num_layers
         self.bidirectional = bidirectional
-
         self.lin = Linear(in_channels[0], out_channels, bias=False)
         self.lin_edge = None
         if edge_dim is not None:
@@ -204,21 +177,6 @@ class GRUConv(MessagePassing):
         else:
             self.register_parameter('bias', None)
         self.reset_parameters()
-
-    # Hooks without a place in GRUConv: it has no fused message-and-
-    # aggregate kernel and no edge updater. Registering them would be a
-    # silent no-op, so it is an error.
-    def register_message_and_aggregate_forward_pre_hook(self, hook):
-        raise TypeError(NO_FUSED)
-
-    def register_message_and_aggregate_forward_hook(self, hook):
-        raise TypeError(NO_FUSED)
-
-    def register_edge_update_forward_pre_hook(self, hook):
-        raise TypeError(NO_EDGE_UPDATE)
-
-    def register_edge_update_forward_hook(self, hook):
-        raise TypeError(NO_EDGE_UPDATE)
 
     def reset_parameters(self):
         super().reset_parameters()
@@ -244,10 +202,9 @@ class GRUConv(MessagePassing):
                 or source and destination features of a bipartite graph
                 (the destination may be :obj:`None` if
                 :obj:`root_weight=False`).
-            edge_index (torch.Tensor or SparseTensor): The edges; each
-                node's in-edges are read in their order here. A sparse
-                adjacency's values are edge weights (1-D) or edge features
-                (2-D).
+            edge_index (torch.Tensor or SparseTensor): The edges, read per
+                node in this order; a sparse adjacency's values are edge
+                weights (1-D) or features (2-D).
             edge_attr (torch.Tensor, optional): Edge features of shape
                 :obj:`[num_edges, edge_dim]`. (default: :obj:`None`)
             size ((int, int), optional): The number of source and
@@ -257,67 +214,39 @@ class GRUConv(MessagePassing):
                 GRU reads it. (default: :obj:`None`)
             order (torch.Tensor, optional): One sort key per edge, of shape
                 :obj:`[num_edges]`: each node reads its in-edges sorted by
-                it instead of in their storage order, e.g. the ranks that
-                an ordering transform recorded (:obj:`data.edge_rank`),
-                which follow the edges through later permutations and
-                subsets (sparse conversion, link splits, sampling).
-                (default: :obj:`None`)
+                it, e.g. the ranks an ordering transform recorded
+                (:obj:`data.edge_rank`), which follow the edges through
+                permutations and subsets. (default: :obj:`None`)
         """
         if self.decomposed_layers != 1:  # Set after construction.
             raise ValueError(NO_DECOMPOSED + "; set 'decomposed_layers = 1'")
-        if isinstance(x, Tensor):
-            x = (x, x)
-        if not isinstance(x, (tuple, list)) or len(x) != 2:
-            raise TypeError(f"'x' must be a tensor of node features or a "
-                            f"pair (x_src, x_dst) of a bipartite graph (got "
-                            f"{type(x).__name__}); pass e.g. "
-                            f"'torch.as_tensor(x)'")
-        x_src, x_dst = x
-        bipartite = x_src is not x_dst
-        channels = self._channels()
-        check_features('x', x_src, channels[0])
-        check_same_dtype('x', x_src, getattr(self.lin, 'weight', None))
-        if x_dst is not None:
-            check_features('x', x_dst, channels[1])
-        elif self.lin_root is not None:
-            raise ValueError("'x' has no destination features; pass them "
-                             "as x=(x_src, x_dst) or build the layer with "
-                             "root_weight=False")
-        src, dst, value = edge_parts(edge_index)
-        if self.flow == 'target_to_source':
-            if bipartite:
-                raise ValueError("flow='target_to_source' reverses the edges "
-                                 "of a graph; for a bipartite graph, swap "
-                                 "the roles of 'x' and the rows of "
-                                 "'edge_index' instead")
-            src, dst = dst, src
-        num_src, num_dst = node_sizes(x_src, x_dst, edge_index, size)
-        if is_sparse(edge_index):  # PyG's propagate reads it as we do.
-            edge_index = torch.stack([src, dst])
-        edge_attr, edge_weight = edge_inputs(
-            edge_attr, edge_weight, value, src.numel(), self.edge_dim,
-            getattr(self.lin, 'weight', None))
-        dst = check_edge_range(src, dst, num_src, num_dst)
-
-        edge_emb = None if edge_attr is None else self.lin_edge(edge_attr)
-        if self._messages_observed():
+        inp = conv_inputs(self, x, edge_index, edge_attr, size, edge_weight)
+        x_src, x_dst, src, dst = inp.x_src, inp.x_dst, inp.src, inp.dst
+        edge_weight, edge_emb = inp.edge_weight, None
+        if inp.edge_attr is not None:
+            edge_emb = self.lin_edge(inp.edge_attr)
+        if messages_observed(self):
             # Through PyG's propagate, where explainer masks, hooks and
             # basis weights act on the messages the GRU reads.
             h = self.lin(x_src)
-            out = self.propagate(edge_index, h=(h, None) if bipartite else h,
-                                 edge_emb=edge_emb, edge_scale=edge_weight,
-                                 edge_order=order, size=(num_src, num_dst))
-        elif edge_emb is None and edge_weight is None and self._plain_lin():
-            # Node messages W x_j, read by every out-edge: W goes to the
-            # aggregation, which folds it into its GRU's input projection
-            # where that costs less (one F -> 3H map per node instead of
-            # F -> H, then H -> 3H).
-            out = self.aggr_module(x_src, dst, dim_size=num_dst,
-                                   x_index=src, validate=False, order=order,
-                                   x_weight=self.lin.weight)
+            out = self.propagate(
+                inp.edge_index, h=(h, None) if inp.bipartite else h,
+                edge_emb=edge_emb, edge_scale=edge_weight, edge_order=order,
+                size=(inp.num_src, inp.num_dst))
+        elif edge_emb is None and edge_weight is None:
+            # Node messages W x_j, read by every out-edge: projected once
+            # per node; W goes to the aggregation where it may, which folds
+            # it into its GRU's input projection where that costs less.
+            fold = plain_linear(self.lin)
+            out = self.aggr_module(
+                x_src if fold else self.lin(x_src), dst,
+                dim_size=inp.num_dst, x_index=src, validate=False,
+                order=order, x_weight=self.lin.weight if fold else None)
         else:
-            out = self._aggregate(self.lin(x_src), src, dst, num_dst,
-                                  edge_emb, edge_weight, order)
+            msg = self.message(self.lin(x_src).index_select(0, src),
+                               edge_emb, edge_weight)
+            out = self.aggr_module(msg, dst, dim_size=inp.num_dst,
+                                   validate=False, order=order)
         if self.lin_out is not None:
             out = self.lin_out(out)
         if self.lin_root is not None:
@@ -337,66 +266,15 @@ class GRUConv(MessagePassing):
     def aggregate(self, inputs: Tensor, index: Tensor,
                   ptr: OptTensor = None, dim_size: Optional[int] = None,
                   edge_order: OptTensor = None) -> Tensor:
-        # The edges were checked in forward, once per graph:
         return self.aggr_module(inputs, index, ptr=ptr, dim_size=dim_size,
                                 validate=False, order=edge_order)
 
-    def _messages_observed(self) -> bool:
-        r"""Whether anything reads or changes the messages (an explainer,
-        a hook, a reversed flow): then they are formed, through
-        :meth:`propagate`; otherwise the hoisted path forms none."""
-        hooks = (self._propagate_forward_pre_hooks,
-                 self._propagate_forward_hooks,
-                 self._message_forward_pre_hooks,
-                 self._message_forward_hooks,
-                 self._aggregate_forward_pre_hooks,
-                 self._aggregate_forward_hooks)
-        return (bool(self.explain) or self.flow != 'source_to_target'
-                or any(len(h) > 0 for h in hooks))
-
-    def _plain_lin(self) -> bool:
-        r"""Whether :obj:`self.lin` is the layer's own bias-free linear map,
-        initialised and without hooks, so that handing its weight to the
-        aggregation computes exactly what calling it would (a hook on it
-        must see it called)."""
-        lin = self.lin
-        return (type(lin) is Linear and lin.bias is None
-                and not isinstance(lin.weight, UninitializedParameter)
-                and not lin._forward_hooks and not lin._forward_pre_hooks
-                and not _global_forward_hooks
-                and not _global_forward_pre_hooks)
-
-    def _channels(self) -> Tuple[int, int]:
-        r"""The input widths, once known (after a lazy first call)."""
-        pair = ((self.in_channels, self.in_channels)
-                if isinstance(self.in_channels, int) else self.in_channels)
-        return (getattr(self.lin, 'in_channels', pair[0]),
-                getattr(self.lin_root, 'in_channels', pair[1]))
-
-    def _aggregate(self, h: Tensor, src: Tensor, dst: Tensor, num_dst: int,
-                   edge_emb: OptTensor, edge_weight: OptTensor,
-                   order: OptTensor) -> Tensor:
-        if edge_emb is None and edge_weight is None:
-            # Node messages, read by every out-edge: projected once per node.
-            return self.aggr_module(h, dst, dim_size=num_dst, x_index=src,
-                                    validate=False, order=order)
-        msg = self.message(h.index_select(0, src), edge_emb, edge_weight)
-        return self.aggr_module(msg, dst, dim_size=num_dst, validate=False,
-                                order=order)
-
     def __repr__(self) -> str:
-        args = [str(self.in_channels), str(self.out_channels)]
-        if self.edge_dim is not None:
-            args.append(f'edge_dim={self.edge_dim}')
-        if self.cell != 'gru':
-            args.append(f'cell={self.cell!r}')
-        if self.num_layers != 1:
-            args.append(f'num_layers={self.num_layers}')
-        if self.bidirectional:
-            args.append('bidirectional=True')
-        if getattr(self.aggr_module, 'kernel', 'auto') != 'auto':
-            args.append(f'kernel={self.aggr_module.kernel!r}')
-        if getattr(self.aggr_module, 'checkpoint', False):
-            args.append('checkpoint=True')
-        args += SequenceAggregation.extra_repr_args(self.aggr_module)
-        return f'{self.__class__.__name__}({", ".join(args)})'
+        return conv_repr(self)
+
+
+# Hooks without a place in GRUConv: it has no fused message-and-aggregate
+# kernel and no edge updater. Registering them would be a silent no-op, so
+# it is an error.
+for _name, _error in REFUSED_HOOKS.items():
+    setattr(GRUConv, _name, refuse(_name, _error))

@@ -1,14 +1,20 @@
-r"""What :class:`~torch_geometric_gru.GRUConv` delegates: the choice of
-its aggregation, the normalisation and checks of its inputs (edges in any
-of PyG's adjacency types, sizes, edge features and weights, the range
-check once per graph), and the errors of the hooks it refuses."""
+r"""The inputs of a :class:`~torch_geometric_gru.GRUConv`, normalised and
+checked in one place (:func:`conv_inputs`): node features, edges in any of
+PyG's adjacency types, sizes, edge features and weights, the edge ranges;
+and the choice of its aggregation."""
 import operator
-from typing import Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 from torch_geometric import EdgeIndex
-from torch_geometric.typing import Adj, OptTensor, Size, SparseTensor
+from torch_geometric.typing import (
+    Adj,
+    OptPairTensor,
+    OptTensor,
+    Size,
+    SparseTensor,
+)
 from torch_geometric.utils import is_sparse
 
 from torch_geometric_gru._checks import (
@@ -22,18 +28,6 @@ from torch_geometric_gru.aggr.gru import GRUAggregation
 from torch_geometric_gru.aggr.mingru import MinGRUAggregation
 from torch_geometric_gru.ops.pack import check_edges
 from torch_geometric_gru.aggr.sequence import SequenceAggregation, _index_of
-
-# The errors of the hooks GRUConv refuses:
-NO_FUSED = ("'GRUConv' has no fused message-and-aggregate path (a GRU reads "
-            "the messages one by one), so these hooks would never fire; "
-            "use register_message_forward_hook or "
-            "register_aggregate_forward_hook")
-NO_DECOMPOSED = ("'GRUConv' cannot run in 'decomposed_layers': a GRU mixes "
-                 "the channels of its messages, so it cannot aggregate "
-                 "them in chunks")
-NO_EDGE_UPDATE = ("'GRUConv' has no edge updater, so these hooks would never "
-                  "fire; use register_message_forward_hook")
-
 
 def conv_aggregation(cell: str, channels: int, num_layers: int,
                      bidirectional: bool, dropout: float, bias: bool,
@@ -231,3 +225,69 @@ def check_edge_range(src: Tensor, dst: Tensor, num_src: int,
     check_index_range('edge_index[0]', src, num_src, 'num_src_nodes')
     check_index_range('edge_index[1]', dst, num_dst, 'num_dst_nodes')
     return dst
+
+
+class ConvInputs(NamedTuple):
+    r"""The normalised inputs of one :class:`GRUConv` forward."""
+    x_src: Tensor
+    x_dst: OptTensor
+    bipartite: bool
+    src: Tensor  # The source of every edge, in edge order.
+    dst: Tensor  # The destination of every edge, in edge order.
+    edge_index: Tensor  # What PyG's propagate reads (a sparse one as dense).
+    num_src: int
+    num_dst: int
+    edge_attr: OptTensor
+    edge_weight: OptTensor
+
+
+def conv_inputs(conv: Any, x: Union[Tensor, OptPairTensor], edge_index: Adj,
+                edge_attr: OptTensor, size: Size, edge_weight: OptTensor,
+                ) -> ConvInputs:
+    r"""Checks and normalises the inputs of a forward of :obj:`conv`: the
+    errors name the argument the user passed."""
+    if isinstance(x, Tensor):
+        x = (x, x)
+    if not isinstance(x, (tuple, list)) or len(x) != 2:
+        raise TypeError(f"'x' must be a tensor of node features or a "
+                        f"pair (x_src, x_dst) of a bipartite graph (got "
+                        f"{type(x).__name__}); pass e.g. "
+                        f"'torch.as_tensor(x)'")
+    x_src, x_dst = x
+    bipartite = x_src is not x_dst
+    channels = _channels(conv)
+    check_features('x', x_src, channels[0])
+    check_same_dtype('x', x_src, getattr(conv.lin, 'weight', None))
+    if x_dst is not None:
+        check_features('x', x_dst, channels[1])
+    elif conv.lin_root is not None:
+        raise ValueError("'x' has no destination features; pass them "
+                         "as x=(x_src, x_dst) or build the layer with "
+                         "root_weight=False")
+    src, dst, value = edge_parts(edge_index)
+    if conv.flow == 'target_to_source':
+        if bipartite:
+            raise ValueError("flow='target_to_source' reverses the edges "
+                             "of a graph; for a bipartite graph, swap "
+                             "the roles of 'x' and the rows of "
+                             "'edge_index' instead")
+        src, dst = dst, src
+    num_src, num_dst = node_sizes(x_src, x_dst, edge_index, size)
+    if is_sparse(edge_index):  # PyG's propagate reads it as we do.
+        edge_index = torch.stack([src, dst])
+    edge_attr, edge_weight = edge_inputs(
+        edge_attr, edge_weight, value, src.numel(), conv.edge_dim,
+        getattr(conv.lin, 'weight', None))
+    dst = check_edge_range(src, dst, num_src, num_dst)
+
+    return ConvInputs(x_src, x_dst, bipartite, src, dst, edge_index,
+                      num_src, num_dst, edge_attr, edge_weight)
+
+
+def _channels(conv: Any) -> Tuple[int, int]:
+    r"""The input widths of :obj:`conv`, once known (after a lazy first
+    call)."""
+    pair = ((conv.in_channels, conv.in_channels)
+            if isinstance(conv.in_channels, int) else conv.in_channels)
+    return (getattr(conv.lin, 'in_channels', pair[0]),
+            getattr(conv.lin_root, 'in_channels', pair[1]))

@@ -27,12 +27,12 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from torch_geometric_gru.ops.gru import cpu, naive
-from torch_geometric_gru.ops.gru import triton as triton_kernels
+from torch_geometric_gru.ops.gru import naive
+from torch_geometric_gru.ops.gru.registry import KERNELS
 from torch_geometric_gru.layout.registry import lookup
 from torch_geometric_gru.layout.packed import PackedLayout
 
-OP_KERNELS = ('native', 'triton')
+OP_KERNELS = tuple(KERNELS)
 
 
 def _rows(src: Optional[Tensor], layout: PackedLayout,
@@ -46,9 +46,7 @@ def _rows(src: Optional[Tensor], layout: PackedLayout,
 
 
 def _states_shape(num_rows: int, hidden: int, kernel: str) -> List[int]:
-    # The Triton kernels keep a row of zeros after the states: the state
-    # before a first step.
-    return [num_rows + 1 if kernel == 'triton' else num_rows, hidden]
+    return [num_rows + KERNELS[kernel].extra_state_rows, hidden]
 
 
 def _forward(x: Tensor, src: Optional[Tensor], w_ih: Tensor, w_hh: Tensor,
@@ -68,18 +66,15 @@ def _forward(x: Tensor, src: Optional[Tensor], w_ih: Tensor, w_hh: Tensor,
                              [0, hidden])
         return out, states
     rows = _rows(src, layout, reverse)
-    if kernel == 'triton':
-        out, states = triton_kernels.forward(
-            x, rows, w_ih, w_hh, b_ih, b_hh, layout, sequence, save=save)
-    else:
-        out, states = cpu.gru_layer(x, rows, w_ih, w_hh, b_ih, b_hh, layout,
-                                    sequence, save=save)
+    out, states = KERNELS[kernel].forward(x, rows, w_ih, w_hh, b_ih, b_hh,
+                                          layout, sequence, save=save)
     if states is None:
         states = x.new_empty(0, hidden)
     if sequence:
         if reverse:
             out = out.index_select(0, layout.reverse_perm)
-        elif save and kernel == 'triton':
+        elif save and (out.untyped_storage().data_ptr() ==
+                       states.untyped_storage().data_ptr()):
             out = out.clone()  # A view of the states: outputs never alias.
     else:
         out = layout.unpack_final(out)
@@ -99,7 +94,7 @@ def _(x, src, w_ih, w_hh, b_ih, b_hh, perm, node_perm, degree, sequence,
     rows = perm.numel()
     out = x.new_empty(rows if sequence else node_perm.numel(), hidden)
     if save:
-        dtype = torch.float32 if kernel == 'triton' else x.dtype
+        dtype = KERNELS[kernel].state_dtype or x.dtype
         states = x.new_empty(_states_shape(rows, hidden, kernel),
                              dtype=dtype)
     else:
@@ -161,14 +156,8 @@ def _backward_impl(grad_out: Tensor, x: Tensor, src: Optional[Tensor],
                 grad_out = grad_out.index_select(0, layout.reverse_perm)
         else:
             grad_out = grad_out.index_select(0, layout.nodes)
-        if kernel == 'triton':
-            grads = triton_kernels.backward(grad_out, x, rows, *params,
-                                            states, layout, sequence,
-                                            tuple(needs))
-        else:
-            grads = cpu.gru_layer_backward(grad_out.contiguous(), x, rows,
-                                           *params, states, layout,
-                                           sequence, tuple(needs))
+        grads = KERNELS[kernel].backward(grad_out, x, rows, *params, states,
+                                         layout, sequence, tuple(needs))
     return [g if g is not None and need else x.new_empty(0)
             for g, need in zip(grads, needs)]
 
