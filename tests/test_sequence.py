@@ -6,7 +6,8 @@ import torch
 from reference import gru_reference
 
 from torch_geometric_gru import GRUAggregation, GRUConv, MinGRUAggregation
-from torch_geometric_gru.layout.plan import random_subset, sinusoidal_encoding
+from torch_geometric_gru.aggr.encoding import sinusoidal_encoding
+from torch_geometric_gru.layout.plan import random_subset
 
 
 def _gru_on(aggr, seq):

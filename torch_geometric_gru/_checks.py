@@ -214,15 +214,22 @@ def check_same_dtype(name: str, x: Tensor, weight: Optional[Tensor],
     r"""Checks that :obj:`x` has the dtype of a layer's :obj:`weight`
     (skipped without one, or for uninitialised lazy weights, or under
     :func:`torch.autocast`, which casts per operation)."""
-    if weight is None or autocast_enabled(x) or isinstance(
+    if weight is None or isinstance(
             weight, torch.nn.parameter.UninitializedParameter):
         return
-    if x.dtype != weight.dtype:
-        raise DTypeError(f"'{name}' is {x.dtype} but the layer's parameters "
-                         f"are {weight.dtype}; convert one of them (e.g. "
-                         f"'{name}.to({weight.dtype})' or "
-                         f"'layer.to({x.dtype})'), or run under "
-                         f"torch.autocast")
+    check_dtype(name, x, weight.dtype)
+
+
+def check_dtype(name: str, x: Tensor, dtype: Optional[torch.dtype]) -> None:
+    r"""Checks that :obj:`x` has the dtype :obj:`dtype` of a layer's
+    parameters (skipped for :obj:`None` and under :func:`torch.autocast`,
+    which casts per operation)."""
+    if dtype is None or autocast_enabled(x) or x.dtype == dtype:
+        return
+    raise DTypeError(f"'{name}' is {x.dtype} but the layer's parameters "
+                     f"are {dtype}; convert one of them (e.g. "
+                     f"'{name}.to({dtype})' or 'layer.to({x.dtype})'), or "
+                     f"run under torch.autocast")
 
 
 def autocast_enabled(x: Tensor) -> bool:

@@ -179,11 +179,7 @@ def packed_gru(
             2 if gru.bidirectional else 1)):
         x, x_weight = F.linear(x, x_weight), None
     if kernel == 'cudnn':
-        if checkpoint:
-            raise ValueError(f"'checkpoint' needs kernel='native' or "
-                             f"'triton', but the cuDNN kernel was picked "
-                             f"for this input ({x.dtype} on {x.device}); "
-                             f"pass kernel='native' or drop 'checkpoint'")
+        _check_cudnn(checkpoint, x)
         return cudnn_gru(gru, as_layout(layout), x, src)
     perm, node_perm, degree = parts(layout)
     num_dirs = 2 if gru.bidirectional else 1
@@ -206,3 +202,11 @@ def packed_gru(
         if not top and gru.dropout > 0 and gru.training:
             x = F.dropout(x, p=gru.dropout, training=True)
     return x
+
+
+def _check_cudnn(checkpoint: bool, x: Tensor) -> None:
+    if checkpoint:
+        raise ValueError(f"'checkpoint' needs kernel='native' or 'triton', "
+                         f"but the cuDNN kernel was picked for this input "
+                         f"({x.dtype} on {x.device}); pass kernel='native' "
+                         f"or drop 'checkpoint'")

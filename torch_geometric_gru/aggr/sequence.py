@@ -1,58 +1,27 @@
 r"""The base class of the aggregations that read every group as a sequence:
 input checks, the packed layout, and the options that set the order."""
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Union
 
 import torch
 from torch import Tensor
 from torch_geometric.nn.aggr import Aggregation
 
 from torch_geometric_gru._checks import (
-    DTypeError,
     IndexRangeError,
     autocast_enabled,
     check_bool,
-    check_dim_size,
-    check_features,
-    check_float,
+    check_dtype,
     check_index_dtype,
     check_index_range,
     check_seed,
-    check_x_weight,
 )
-from torch_geometric_gru.layout.plan import random_plan, sinusoidal_encoding
+from torch_geometric_gru.aggr.checks import check_call, check_order_options
+from torch_geometric_gru.aggr.encoding import rank_encoding
+from torch_geometric_gru.aggr.plan import plan
+from torch_geometric_gru.layout.grouping import index_of
 from torch_geometric_gru.layout.cache import LayoutCache
-from torch_geometric_gru.ops.pack import pack_layout
 from torch_geometric_gru.layout.registry import LayoutParts, as_layout
 from torch_geometric_gru.layout.packed import PackedLayout
-
-
-def check_order_options(positional_encoding: Optional[str],
-                        num_permutations: int, max_length: Optional[int],
-                        in_channels: int) -> None:
-    if positional_encoding not in (None, 'sinusoidal', 'learned'):
-        raise ValueError(f"'positional_encoding' must be None, 'sinusoidal' "
-                         f"or 'learned' (got {positional_encoding!r})")
-    if positional_encoding == 'learned' and max_length is None:
-        raise ValueError("positional_encoding='learned' embeds ranks up to "
-                         "'max_length'; pass max_length (longer sequences "
-                         "are then subsampled to it)")
-    if positional_encoding is not None and in_channels < 1:
-        raise ValueError("A positional encoding needs a known "
-                         "'in_channels' (its width)")
-    if not isinstance(num_permutations, int) or num_permutations < 1:
-        raise ValueError(f"'num_permutations' must be a positive integer "
-                         f"(got {num_permutations!r})")
-    if max_length is not None and (not isinstance(max_length, int)
-                                   or max_length < 1):
-        raise ValueError(f"'max_length' must be a positive integer or None "
-                         f"(got {max_length!r})")
-
-
-def _index_of(ptr: Tensor, num_elements: int) -> Tensor:
-    r"""The node of every element of a CSR pointer vector."""
-    return torch.repeat_interleave(
-        torch.arange(ptr.numel() - 1, device=ptr.device), ptr.diff(),
-        output_size=num_elements)
 
 
 class SequenceAggregation(Aggregation):
@@ -152,30 +121,7 @@ class SequenceAggregation(Aggregation):
             # the base class's `__call__`; the checks run when the traced
             # module is called.
             return super().__call__(x, index, ptr, *args, **kwargs)
-        x_weight = kwargs.get('x_weight')
-        if x_weight is not None:  # x of any width F, mapped to in_channels.
-            check_x_weight(x, x_weight, self.in_channels)
-        elif isinstance(x, Tensor) and x.dim() == 3:
-            check_float('x', x)  # Multi-head messages: see forward.
-        else:
-            check_features('x', x, self.in_channels)
-        # PyG's base class would read a missing `index` as "one group";
-        # for a sequence model that silently fixes an order, so ask:
-        if index is None and ptr is None:
-            raise ValueError(
-                f"'{self.__class__.__name__}' needs 'index' (the node of "
-                f"each row of 'x') or 'ptr' (CSR boundaries); to read all "
-                f"of 'x' as one sequence pass "
-                f"'index=torch.zeros(x.size(0), dtype=torch.long)'")
-        for name, value in (('index', index), ('ptr', ptr)):
-            if value is not None:  # Before PyG's base reads them.
-                check_index_dtype(name, value)
-        check_dim_size(kwargs.get('dim_size', args[0] if args else None))
-        order = kwargs.get('order')
-        if order is not None and not isinstance(order, Tensor):
-            raise TypeError(f"'order' must be a tensor of one sort key per "
-                            f"element (got {type(order).__name__}); pass "
-                            f"e.g. 'torch.as_tensor(order)'")
+        check_call(self, x, index, ptr, args, kwargs)
         try:
             return super().__call__(x, index, ptr, *args, **kwargs)
         except ValueError as e:
@@ -212,89 +158,44 @@ class SequenceAggregation(Aggregation):
         r"""Aggregates the rows of :obj:`x` per node.
 
         Args:
-            x (torch.Tensor): The elements (messages), of shape
+            x (torch.Tensor): The elements (messages),
                 :obj:`[num_elements, in_channels]`.
-            index (torch.Tensor, optional): The node of each element, of
-                shape :obj:`[num_elements]`; need not be sorted.
-                One of :obj:`index` or :obj:`ptr` must be given.
-            ptr (torch.Tensor, optional): CSR boundaries of shape
-                :obj:`[dim_size + 1]` when :obj:`x` is grouped by node.
+            index (torch.Tensor, optional): The node of each element,
+                :obj:`[num_elements]`; need not be sorted. One of
+                :obj:`index` or :obj:`ptr` must be given.
+            ptr (torch.Tensor, optional): CSR boundaries,
+                :obj:`[dim_size + 1]`, when :obj:`x` is grouped by node.
             dim_size (int, optional): The number of nodes; nodes without
                 elements get zeros. (default: :obj:`index.max() + 1`)
-            dim (int, optional): The dimension to aggregate over; must be
-                the first of a 2-D :obj:`x`. (default: :obj:`-2`)
+            dim (int, optional): The dimension to aggregate over.
+                (default: :obj:`-2`)
             max_num_elements (int, optional): If given, only the *first*
                 :obj:`max_num_elements` elements of each sequence are read
-                (a truncation you opt into; see :obj:`max_length` for a
-                random subset). (default: :obj:`None`)
+                (an opt-in truncation). (default: :obj:`None`)
             x_index (torch.Tensor, optional): If given, element :obj:`e` is
-                the row :obj:`x[x_index[e]]`, and :obj:`index` has one entry
-                per element: node features read by every out-edge are then
-                projected once per node, not once per edge
-                (:class:`~torch_geometric_gru.GRUConv` does this).
+                the row :obj:`x[x_index[e]]`: node features read by every
+                out-edge are projected once per node. (default: :obj:`None`)
+            validate (bool, optional): If :obj:`False`, skips the range
+                checks of :obj:`index` and :obj:`x_index` (the caller did
+                them). (default: :obj:`True`)
+            order (torch.Tensor, optional): A sort key per element: every
+                node reads its elements sorted by it, e.g.
+                :obj:`data.edge_rank`; ties within a node are an error.
                 (default: :obj:`None`)
-            validate (bool, optional): If set to :obj:`False`, skips the
-                range checks of :obj:`index` and :obj:`x_index`, for a
-                caller that has checked them (they run once per graph
-                anyway, with the layout). (default: :obj:`True`)
-            order (torch.Tensor, optional): A sort key per element, of
-                shape :obj:`[num_elements]`: every node reads its elements
-                sorted by it instead of in their order in :obj:`x`, e.g.
-                the ranks an ordering transform recorded
-                (:obj:`data.edge_rank`), which survive later permutations
-                of the edges. Ties within a node are an error.
-                (default: :obj:`None`)
-            x_weight (torch.Tensor, optional): A linear map of shape
+            x_weight (torch.Tensor, optional): A linear map
                 :obj:`[in_channels, F]`: the elements are then
-                :obj:`x @ x_weight.T` for an :obj:`x` of width :obj:`F`
-                (:class:`~torch_geometric_gru.GRUConv` passes its message
-                weight). A :class:`~torch_geometric_gru.GRUAggregation`
-                folds it into its GRU's input projection where that costs
-                less; other aggregations apply it first.
-                (default: :obj:`None`)
+                :obj:`x @ x_weight.T`; a GRU folds it into its input
+                projection where that costs less. (default: :obj:`None`)
         """
         if x_weight is not None:
-            check_x_weight(x, x_weight, self.in_channels)
             if x.dim() == 3 or not self.folds_x_weight or \
                     self.positional_encoding is not None:
                 # Multi-head messages, another cell, or an encoding added
                 # to the messages themselves: apply the map here.
                 x, x_weight = torch.nn.functional.linear(x, x_weight), None
         if x.dim() == 3 and dim in (0, -3) and x_index is None:
-            # Multi-head messages [E, heads, C] (GATConv, TransformerConv):
-            # every head of a node is a sequence of its own, read by the
-            # same recurrent cell; the output is [N, heads, F_out].
-            heads = x.size(1)
-            if index is None:
-                index = _index_of(ptr, x.size(0))
-                dim_size = ptr.numel() - 1
-            if dim_size is None:
-                dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
-            if validate:  # Here, where the error can name the node index.
-                check_index_dtype('index', index)
-                check_index_range('index', index, dim_size)
-            head_index = (index.long().view(-1, 1) * heads +
-                          torch.arange(heads, device=x.device)).view(-1)
-            head_order = None if order is None else \
-                order.repeat_interleave(heads)
-            out = self.forward(x.reshape(-1, x.size(-1)), head_index,
-                               dim_size=dim_size * heads,
-                               max_num_elements=max_num_elements,
-                               validate=False, order=head_order)
-            return out.view(dim_size, heads, -1)
-        if x.dim() == 3:
-            raise ValueError(
-                f"'x' must be a 2-D tensor of shape [num_rows, in_channels], "
-                f"or 3-D multi-head messages [num_rows, heads, in_channels] "
-                f"aggregated over dim=0 (got shape {tuple(x.shape)} with "
-                f"dim={dim}{' and x_index' if x_index is not None else ''})")
-        if x_weight is None:
-            check_features('x', x, self.in_channels)
-        if dim not in (-2, 0):
-            raise ValueError(f"'{self.__class__.__name__}' aggregates over "
-                             f"the rows of a 2-D 'x' (or of 3-D multi-head "
-                             f"messages with dim=0); pass dim=0 or dim=-2 "
-                             f"(got dim={dim})")
+            return _multi_head(self, x, index, ptr, dim_size,
+                               max_num_elements, validate, order)
         dtype = self.parameter_dtype()
         if autocast_enabled(x):  # The recurrence runs in the weights' dtype.
             with torch.autocast(x.device.type, enabled=False):
@@ -303,16 +204,11 @@ class SequenceAggregation(Aggregation):
                                     x_index, validate, order,
                                     None if x_weight is None else
                                     x_weight.to(dtype or x_weight.dtype))
-        if dtype is not None and x.dtype != dtype:
-            raise DTypeError(f"'x' is {x.dtype} but the layer's parameters "
-                             f"are {dtype}; convert one of them (e.g. "
-                             f"'x.to({dtype})' or 'layer.to({x.dtype})'), "
-                             f"or run under torch.autocast")
-        layout, src, copies = self.plan(x, index, ptr, dim_size,
-                                        max_num_elements, x_index, validate,
-                                        order)
+        check_dtype('x', x, dtype)
+        layout, src, copies = plan(self, x, index, ptr, dim_size,
+                                   max_num_elements, x_index, validate, order)
         if self.positional_encoding is not None:
-            x = x.index_select(0, src) + self.encoding(layout, x)
+            x = x.index_select(0, src) + rank_encoding(self, layout, x)
             src = None
         if x_weight is None:
             out = self.aggregate_layout(x, src, layout)
@@ -335,76 +231,6 @@ class SequenceAggregation(Aggregation):
         return self._layouts.get(x.size(0), index, ptr, dim_size,
                                  max_num_elements)[0]
 
-    def plan(
-        self,
-        x: Tensor,
-        index: Optional[Tensor],
-        ptr: Optional[Tensor],
-        dim_size: Optional[int],
-        max_num_elements: Optional[int],
-        x_index: Optional[Tensor],
-        validate: bool = True,
-        order: Optional[Tensor] = None,
-    ) -> Tuple[PackedLayout, Tensor, int]:
-        r"""Returns the layout to read, the row of :obj:`x` that each packed
-        row reads, and the number of copies of every node (random orders to
-        average over)."""
-        num_elements = x.size(0) if x_index is None else x_index.numel()
-        copies = 1 if self.training else self.num_permutations
-        if torch.compiler.is_compiling() and max_num_elements is None and \
-                self.max_length is None and copies == 1 and not (
-                    self.shuffle and self.training):
-            # Traced: the layout is the output of the `pack` operator,
-            # which sorts and checks inside; no cache across calls.
-            if dim_size is None:
-                raise ValueError(
-                    f"'{self.__class__.__name__}' needs 'dim_size' under "
-                    f"torch.compile (the number of nodes cannot be read "
-                    f"from the values of 'index' while tracing)")
-            if index is None:
-                index = _index_of(ptr, num_elements)
-            parts, src = pack_layout(index, dim_size, order, x_index,
-                                     x.size(0))
-            return LayoutParts(*parts), src, 1
-        return self._eager_plan(x, index, ptr, dim_size, max_num_elements,
-                                x_index, validate, order)
-
-    @torch.compiler.disable
-    def _eager_plan(
-        self,
-        x: Tensor,
-        index: Optional[Tensor],
-        ptr: Optional[Tensor],
-        dim_size: Optional[int],
-        max_num_elements: Optional[int],
-        x_index: Optional[Tensor],
-        validate: bool,
-        order: Optional[Tensor],
-    ) -> Tuple[PackedLayout, Tensor, int]:
-        # Cached layouts, truncation and random orders and subsets: built
-        # eagerly (a graph break under torch.compile).
-        num_elements = x.size(0) if x_index is None else x_index.numel()
-        layout, src = self._layouts.get(num_elements, index, ptr, dim_size,
-                                        max_num_elements, x_index, x.size(0),
-                                        validate, order)
-        copies = 1 if self.training else self.num_permutations
-        shuffle = (self.shuffle and self.training) or copies > 1
-        subset = (self.max_length is not None
-                  and layout.num_steps > self.max_length)
-        if not shuffle and not subset:
-            return layout, src, 1
-
-        # A random plan: built anew at every call, from the checked input.
-        if index is None:
-            index = _index_of(ptr, num_elements)
-        layout, src = random_plan(index, layout.num_nodes, copies, order,
-                                  max_num_elements,
-                                  self.max_length if subset else None,
-                                  shuffle, self.generator)
-        if x_index is not None:
-            src = x_index.long().index_select(0, src)
-        return layout, src, copies
-
     def aggregate_layout(self, x: Tensor, src: Optional[Tensor],
                          layout: Union[PackedLayout, LayoutParts]) -> Tensor:
         r"""Returns the final state of every node of :obj:`layout`, of shape
@@ -419,17 +245,6 @@ class SequenceAggregation(Aggregation):
                          layout: Union[PackedLayout, LayoutParts]) -> Tensor:
         layout = as_layout(layout)
         return layout.unpack_final(self.sequence_final(x, src, layout))
-
-    @torch.compiler.disable
-    def encoding(self, layout: Union[PackedLayout, LayoutParts],
-                 x: Tensor) -> Tensor:
-        r"""The positional encoding of every packed row's rank."""
-        layout = as_layout(layout)
-        if self.pos_embedding is not None:
-            return self.pos_embedding(layout.step)
-        table = sinusoidal_encoding(layout.num_steps, self.in_channels,
-                                    x.dtype, x.device)
-        return table.index_select(0, layout.step)
 
     def extra_repr_args(self) -> List[str]:
         r"""Arguments beyond the channels shown by :meth:`__repr__`."""
@@ -448,3 +263,34 @@ class SequenceAggregation(Aggregation):
         args = [f'{self.in_channels}', f'{self.out_channels}']
         args += self.extra_repr_args()
         return f'{self.__class__.__name__}({", ".join(args)})'
+
+
+def _multi_head(aggr: 'SequenceAggregation', x: Tensor,
+                index: Optional[Tensor], ptr: Optional[Tensor],
+                dim_size: Optional[int], max_num_elements: Optional[int],
+                validate: bool, order: Optional[Tensor]) -> Tensor:
+    r"""Multi-head messages :obj:`[E, heads, C]` (:class:`GATConv`,
+    :class:`TransformerConv`): every head of a node is a sequence of its
+    own, read by the same recurrent cell; returns :obj:`[N, heads,
+    F_out]`."""
+    # Multi-head messages [E, heads, C] (GATConv, TransformerConv):
+    # every head of a node is a sequence of its own, read by the
+    # same recurrent cell; the output is [N, heads, F_out].
+    heads = x.size(1)
+    if index is None:
+        index = index_of(ptr, x.size(0))
+        dim_size = ptr.numel() - 1
+    if dim_size is None:
+        dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
+    if validate:  # Here, where the error can name the node index.
+        check_index_dtype('index', index)
+        check_index_range('index', index, dim_size)
+    head_index = (index.long().view(-1, 1) * heads +
+                  torch.arange(heads, device=x.device)).view(-1)
+    head_order = None if order is None else \
+        order.repeat_interleave(heads)
+    out = aggr.forward(x.reshape(-1, x.size(-1)), head_index,
+                       dim_size=dim_size * heads,
+                       max_num_elements=max_num_elements,
+                       validate=False, order=head_order)
+    return out.view(dim_size, heads, -1)

@@ -27,7 +27,8 @@ from torch_geometric_gru._checks import (
 from torch_geometric_gru.aggr.gru import GRUAggregation
 from torch_geometric_gru.aggr.mingru import MinGRUAggregation
 from torch_geometric_gru.ops.pack import check_edges
-from torch_geometric_gru.aggr.sequence import SequenceAggregation, _index_of
+from torch_geometric_gru.aggr.sequence import SequenceAggregation
+from torch_geometric_gru.layout.grouping import index_of
 
 def conv_aggregation(cell: str, channels: int, num_layers: int,
                      bidirectional: bool, dropout: float, bias: bool,
@@ -103,10 +104,10 @@ def _sparse_entries(adj: Adj) -> Tuple[Tensor, Tensor, OptTensor]:
             indices, value = adj._indices(), adj._values()
         return indices[0], indices[1], value
     if adj.layout == torch.sparse_csr:
-        row = _index_of(adj.crow_indices(), adj.col_indices().numel())
+        row = index_of(adj.crow_indices(), adj.col_indices().numel())
         return row, adj.col_indices(), adj.values()
     if adj.layout == torch.sparse_csc:
-        col = _index_of(adj.ccol_indices(), adj.row_indices().numel())
+        col = index_of(adj.ccol_indices(), adj.row_indices().numel())
         return adj.row_indices(), col, adj.values()
     raise TypeError(f"'edge_index' has the sparse layout {adj.layout}, "
                     f"which is not supported; convert it with "

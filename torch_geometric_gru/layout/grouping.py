@@ -60,3 +60,11 @@ def keep_first(index: Tensor, num_groups: int, max_num_elements: int,
     :obj:`index`): the one truncation of the package, applied only where a
     caller opts into it."""
     return rank_within_groups(index, num_groups, key) < max_num_elements
+
+
+def index_of(ptr: Tensor, num_elements: int) -> Tensor:
+    r"""The group of every element of a CSR pointer vector :obj:`ptr`
+    (:obj:`num_elements` is :obj:`ptr[-1]`, given to avoid a sync)."""
+    return torch.repeat_interleave(
+        torch.arange(ptr.numel() - 1, device=ptr.device), ptr.diff(),
+        output_size=num_elements)

@@ -25,26 +25,6 @@ def random_subset(index: Tensor, num_groups: int, max_length: int,
     return keep_first(index, num_groups, max_length, key)
 
 
-def sinusoidal_encoding(length: int, channels: int,
-                        dtype: torch.dtype = torch.float,
-                        device: Optional[torch.device] = None) -> Tensor:
-    r"""The transformer's sinusoidal encoding of positions
-    :math:`t = 0, \ldots, \text{length} - 1`:
-
-    .. math::
-        \mathrm{pe}[t, 2k] = \sin\left(t / 10000^{2k / d}\right), \qquad
-        \mathrm{pe}[t, 2k + 1] = \cos\left(t / 10000^{2k / d}\right)
-
-    with :math:`d` = :obj:`channels`. Computed in float64, then cast."""
-    t = torch.arange(length, dtype=torch.float64).view(-1, 1)
-    k2 = torch.arange(0, channels, 2, dtype=torch.float64)
-    angle = t / torch.pow(10000.0, k2 / channels)
-    pe = torch.zeros(length, channels, dtype=torch.float64)
-    pe[:, 0::2] = torch.sin(angle)
-    pe[:, 1::2] = torch.cos(angle[:, :channels // 2])
-    return pe.to(dtype=dtype, device=device)
-
-
 def replicate(index: Tensor, num_groups: int,
               copies: int) -> Tuple[Tensor, Tensor]:
     r"""Stacks :obj:`copies` copies of the elements, copy :obj:`k` in the

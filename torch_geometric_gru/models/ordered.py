@@ -1,68 +1,19 @@
-r"""Ready-made models: PyG's :class:`~torch_geometric.nn.models.BasicGNN`
-stacks whose layers read each neighbourhood as a sequence, with the
-neighbour order passed through full-batch, mini-batch (trimmed or not) and
-layer-wise inference alike."""
+r"""The base of the models: a PyG :class:`BasicGNN` whose layers read
+the neighbour order, trim it with the edges and share one layout cache."""
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.fx import Proxy
 from torch_geometric.loader import CachedLoader, NeighborLoader
-from torch_geometric.nn import SAGEConv
 from torch_geometric.nn.conv import MessagePassing
-from torch_geometric.nn.models import GraphSAGE
 from torch_geometric.nn.models.basic_gnn import BasicGNN
-from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
+from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import is_sparse
 from torch_geometric.utils._trim_to_layer import TrimToLayer
 
-from torch_geometric_gru._checks import check_channels
-from torch_geometric_gru.aggr.gru import GRUAggregation
-from torch_geometric_gru.conv.gru_conv import GRUConv
 from torch_geometric_gru.sampling import edge_order
 from torch_geometric_gru.aggr.sequence import SequenceAggregation
-
-# Options of GRUAggregation that neither GraphSAGE nor SAGEConv takes.
-_AGGR_ONLY = {'kernel', 'bidirectional', 'positional_encoding', 'shuffle',
-              'num_permutations', 'max_length', 'seed'}
-
-
-class _OrderedSAGEConv(SAGEConv):
-    r""":class:`~torch_geometric.nn.conv.SAGEConv` whose :meth:`forward`
-    takes the neighbour order (:obj:`order=`) and hands it to its
-    aggregation."""
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # SAGEConv's fused sparse path reduces with a string aggregation;
-        # a sequence aggregation reads the messages one by one.
-        self.fuse = False
-
-    def forward(self, x: Union[Tensor, OptPairTensor], edge_index: Adj,
-                size: Size = None, order: OptTensor = None) -> Tensor:
-        if isinstance(x, Tensor):
-            x = (x, x)
-        if self.project and hasattr(self, 'lin'):
-            x = (self.lin(x[0]).relu(), x[1])
-        # propagate_type: (x: OptPairTensor, edge_order: OptTensor)
-        out = self.propagate(edge_index, x=x, size=size, edge_order=order)
-        out = self.lin_l(out)
-        if self.root_weight and x[1] is not None:
-            out = out + self.lin_r(x[1])
-        if self.normalize:
-            out = F.normalize(out, p=2., dim=-1)
-        return out
-
-    def aggregate(self, inputs: Tensor, index: Tensor,
-                  ptr: OptTensor = None, dim_size: Optional[int] = None,
-                  edge_order: OptTensor = None) -> Tensor:
-        return self.aggr_module(inputs, index, ptr=ptr, dim_size=dim_size,
-                                order=edge_order)
-
-    def __repr__(self) -> str:
-        return (f'SAGEConv({self.in_channels}, {self.out_channels}, '
-                f'aggr={self.aggr_module})')
-
 
 def _check_hetero_order(order: Any) -> OptTensor:
     r"""The order as one conv of a :func:`~torch_geometric.nn.to_hetero`
@@ -91,6 +42,23 @@ def _trace_as_edge_level(order: Proxy) -> None:
     if node.op == 'placeholder' and 'edge' not in node.name and \
             hasattr(node, '_rename'):
         node._rename(f'edge_{node.name}')
+
+
+def _check_trimming(edge_index: Adj, edge_weight: OptTensor,
+                    edge_attr: OptTensor, order: OptTensor,
+                    num_sampled_nodes_per_hop: Optional[List[int]]) -> None:
+    r"""The inputs that :obj:`trim_to_layer` cannot trim."""
+    if order is not None and num_sampled_nodes_per_hop is not None \
+            and is_sparse(edge_index):
+        raise ValueError("'order' cannot be trimmed together with a "
+                         "sparse adjacency; pass 'edge_index' as a "
+                         "[2, num_edges] tensor")
+    if (num_sampled_nodes_per_hop is not None
+            and isinstance(edge_weight, Tensor)
+            and isinstance(edge_attr, Tensor)):
+        raise NotImplementedError("'trim_to_layer' functionality does "
+                                  "not yet support trimming of both "
+                                  "'edge_weight' and 'edge_attr'")
 
 
 class _TrimToLayer(TrimToLayer):
@@ -135,7 +103,9 @@ class _OrderedGNN(BasicGNN):
         for aggr in aggrs[1:]:
             aggr._layouts = aggrs[0]._layouts
 
-    def forward(  # noqa: C901 (BasicGNN's loop, with the order.)
+    # The loop of PyG 2.8's BasicGNN.forward, with the neighbour order
+    # passed to every layer and trimmed with the edges.
+    def forward(
         self,
         x: Tensor,
         edge_index: Adj,
@@ -177,17 +147,8 @@ class _OrderedGNN(BasicGNN):
                 per edge type (:obj:`data.collect("edge_rank")`).
                 (default: :obj:`None`)
         """
-        if order is not None and num_sampled_nodes_per_hop is not None \
-                and is_sparse(edge_index):
-            raise ValueError("'order' cannot be trimmed together with a "
-                             "sparse adjacency; pass 'edge_index' as a "
-                             "[2, num_edges] tensor")
-        if (num_sampled_nodes_per_hop is not None
-                and isinstance(edge_weight, Tensor)
-                and isinstance(edge_attr, Tensor)):
-            raise NotImplementedError("'trim_to_layer' functionality does "
-                                      "not yet support trimming of both "
-                                      "'edge_weight' and 'edge_attr'")
+        _check_trimming(edge_index, edge_weight, edge_attr, order,
+                        num_sampled_nodes_per_hop)
         if isinstance(order, Proxy):
             _trace_as_edge_level(order)
         xs: List[Tensor] = []
@@ -207,19 +168,23 @@ class _OrderedGNN(BasicGNN):
             x = self._conv(conv, x, edge_index, edge_weight, edge_attr,
                            order)
             if i < self.num_layers - 1 or self.jk_mode is not None:
-                if self.act is not None and self.act_first:
-                    x = self.act(x)
-                if self.supports_norm_batch:
-                    x = norm(x, batch, batch_size)
-                else:
-                    x = norm(x)
-                if self.act is not None and not self.act_first:
-                    x = self.act(x)
-                x = self.dropout(x)
+                x = self._between_layers(x, norm, batch, batch_size)
                 if hasattr(self, 'jk'):
                     xs.append(x)
         x = self.jk(xs) if hasattr(self, 'jk') else x
         return self.lin(x) if hasattr(self, 'lin') else x
+
+    def _between_layers(self, x: Tensor, norm: Any, batch: OptTensor,
+                        batch_size: Optional[int]) -> Tensor:
+        r"""Activation, normalization and dropout after a layer, as
+        :meth:`BasicGNN.forward` applies them."""
+        if self.act is not None and self.act_first:
+            x = self.act(x)
+        x = norm(x, batch, batch_size) if self.supports_norm_batch else \
+            norm(x)
+        if self.act is not None and not self.act_first:
+            x = self.act(x)
+        return self.dropout(x)
 
     def _conv(self, conv: MessagePassing, x: Tensor, edge_index: Adj,
               edge_weight: OptTensor, edge_attr: OptTensor,
@@ -334,156 +299,3 @@ class _OrderedGNN(BasicGNN):
         if progress_bar:
             pbar.close()
         return x_all
-
-
-class GRUGraphSAGE(_OrderedGNN, GraphSAGE):
-    r"""PyG's :class:`~torch_geometric.nn.models.GraphSAGE` in which every
-    layer aggregates its neighbours with a
-    :class:`~torch_geometric_gru.GRUAggregation` of its own, as wide as the
-    layer's input (what :obj:`GraphSAGE(..., aggr="lstm")` does with PyG's
-    LSTM aggregation). :meth:`forward` takes the neighbour order
-    (:obj:`order=`) and :meth:`inference` reads it from every batch, so
-    that full-batch, mini-batch and layer-wise inference agree.
-
-    Passing one aggregation object as :obj:`aggr=` to
-    :class:`~torch_geometric.nn.models.GraphSAGE` would give every layer
-    that same object: one GRU shared by all layers, which fails as soon as
-    two layers differ in width.
-
-    .. code-block:: python
-
-        model = GRUGraphSAGE(dataset.num_features, 64, num_layers=2,
-                             out_channels=dataset.num_classes,
-                             aggr_kwargs=dict(num_layers=1))
-
-    Args:
-        in_channels (int or tuple): Size of each input sample, or :obj:`-1`
-            for lazy initialization.
-        hidden_channels (int): Size of each hidden sample.
-        num_layers (int): Number of message passing layers.
-        out_channels (int, optional): Size of each output sample; if not
-            set, the last layer outputs :obj:`hidden_channels`.
-            (default: :obj:`None`)
-        aggr_kwargs (dict, optional): Arguments of every layer's
-            :class:`~torch_geometric_gru.GRUAggregation` besides its width
-            (:obj:`num_layers`, :obj:`bidirectional` is not possible here:
-            SAGEConv expects the aggregate as wide as its input, order
-            options, :obj:`kernel`, ...). (default: :obj:`None`)
-        **kwargs (optional): The other arguments of
-            :class:`~torch_geometric.nn.models.GraphSAGE` and
-            :class:`~torch_geometric.nn.conv.SAGEConv`.
-    """
-    def __init__(
-        self,
-        in_channels: Union[int, Tuple[int, int]],
-        hidden_channels: int,
-        num_layers: int,
-        out_channels: Optional[int] = None,
-        aggr_kwargs: Optional[Dict[str, Any]] = None,
-        **kwargs,
-    ):
-        if 'aggr' in kwargs:
-            raise TypeError("'GRUGraphSAGE' builds a GRUAggregation per "
-                            "layer; pass its options as 'aggr_kwargs'")
-        misplaced = sorted(_AGGR_ONLY.intersection(kwargs))
-        if misplaced:
-            raise TypeError(f"'{misplaced[0]}' is an option of every layer's "
-                            f"GRUAggregation; pass it as "
-                            f"aggr_kwargs=dict({misplaced[0]}=...)")
-        check_channels('hidden_channels', hidden_channels)
-        check_channels('num_layers', num_layers)
-        aggr_kwargs = dict(aggr_kwargs or {})
-        if aggr_kwargs.get('bidirectional', False):
-            raise ValueError("A bidirectional GRUAggregation is twice as "
-                             "wide as the layer's input, which SAGEConv "
-                             "cannot read; drop 'bidirectional'")
-        self._aggr_kwargs = aggr_kwargs  # Read by init_conv, in super().
-        super().__init__(in_channels, hidden_channels, num_layers,
-                         out_channels, **kwargs)
-
-    def init_conv(self, in_channels: Union[int, Tuple[int, int]],
-                  out_channels: int, **kwargs) -> MessagePassing:
-        width = in_channels[0] if isinstance(in_channels, tuple) else \
-            in_channels
-        aggr = GRUAggregation(width, **self._aggr_kwargs)
-        return _OrderedSAGEConv(in_channels, out_channels, aggr=aggr,
-                                **kwargs)
-
-
-class GRUGNN(_OrderedGNN):
-    r"""A stack of :class:`~torch_geometric_gru.GRUConv` layers, as PyG's
-    :class:`~torch_geometric.nn.models.BasicGNN` models stack theirs
-    (activation, normalization, dropout and jumping knowledge between the
-    layers), with PyG's hierarchical trimming for sampled subgraphs
-    (:obj:`num_sampled_nodes_per_hop`), layer-wise :meth:`inference` over
-    full neighbourhoods, and the neighbour order passed through every path
-    (:obj:`order=` in :meth:`forward`; read from every batch in
-    :meth:`inference`).
-
-    .. code-block:: python
-
-        model = GRUGNN(dataset.num_features, 64, num_layers=2,
-                       out_channels=dataset.num_classes)
-        for batch in loader:  # A NeighborLoader.
-            out = model(batch.x, batch.edge_index, order=edge_order(batch))
-
-    .. warning::
-
-        Every layer reads each node's in-edges as a sequence: the model is
-        not invariant to their order (see
-        :class:`~torch_geometric_gru.GRUConv`).
-
-    Args:
-        in_channels (int or tuple): Size of each input sample, or :obj:`-1`
-            for lazy initialization.
-        hidden_channels (int): Size of each hidden sample.
-        num_layers (int): Number of message passing layers.
-        out_channels (int, optional): Size of each output sample; if not
-            set, the last layer outputs :obj:`hidden_channels`.
-            (default: :obj:`None`)
-        dropout (float, optional): Dropout between the message passing
-            layers (not inside the GRUs: set that with
-            :obj:`gru_dropout`). (default: :obj:`0.0`)
-        gru_dropout (float, optional): Dropout between the stacked GRU
-            layers of every :class:`~torch_geometric_gru.GRUConv`
-            (its :obj:`dropout`). (default: :obj:`0.0`)
-        gru_num_layers (int, optional): The number of stacked GRU layers
-            of every :class:`~torch_geometric_gru.GRUConv` (its
-            :obj:`num_layers`). (default: :obj:`1`)
-        **kwargs (optional): The other arguments of
-            :class:`~torch_geometric.nn.models.BasicGNN` (:obj:`act`,
-            :obj:`norm`, :obj:`jk`, ...) and of
-            :class:`~torch_geometric_gru.GRUConv` (:obj:`edge_dim`,
-            :obj:`bidirectional`, :obj:`kernel`, order options, ...).
-
-    Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge
-          indices :math:`(2, |\mathcal{E}|)`, edge weights
-          :math:`(|\mathcal{E}|)` or features :math:`(|\mathcal{E}|, D)`
-          *(optional)*, order :math:`(|\mathcal{E}|)` *(optional)*
-        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
-    """
-    supports_edge_weight = True
-    supports_edge_attr = True
-
-    def __init__(
-        self,
-        in_channels: Union[int, Tuple[int, int]],
-        hidden_channels: int,
-        num_layers: int,
-        out_channels: Optional[int] = None,
-        dropout: float = 0.0,
-        gru_dropout: float = 0.0,
-        gru_num_layers: int = 1,
-        **kwargs,
-    ):
-        super().__init__(in_channels, hidden_channels, num_layers,
-                         out_channels, dropout=dropout,
-                         conv_dropout=gru_dropout,
-                         conv_num_layers=gru_num_layers, **kwargs)
-
-    def init_conv(self, in_channels: Union[int, Tuple[int, int]],
-                  out_channels: int, conv_dropout: float = 0.0,
-                  conv_num_layers: int = 1, **kwargs) -> MessagePassing:
-        return GRUConv(in_channels, out_channels, dropout=conv_dropout,
-                       num_layers=conv_num_layers, **kwargs)

@@ -1,5 +1,4 @@
-r"""Transforms that set the order in which every node reads its incoming
-neighbours (the order of its in-edges in :obj:`edge_index`)."""
+r"""The transform that sorts every node's in-neighbours by a key."""
 import difflib
 from typing import Callable, Optional, Union
 
@@ -10,94 +9,19 @@ from torch_geometric.data.datapipes import functional_transform
 from torch_geometric.data.storage import EdgeStorage
 from torch_geometric.transforms import BaseTransform
 
-from torch_geometric_gru._checks import (
-    check_bool,
-    check_index_range,
-    check_seed,
+from torch_geometric_gru._checks import check_bool
+
+from torch_geometric_gru.transforms.edges import (
+    _KEYS,
+    _check_data,
+    _check_rank_attr,
+    _edge_index,
+    _order_edges,
 )
-from torch_geometric_gru.layout.grouping import group
 
-# Edge-level keys that are not aligned with `edge_index` (supervision).
-_NOT_ALIGNED = {'edge_index', 'edge_label', 'edge_label_index'}
-
+#: A sort key: a built-in name, an attribute name, or a function of the
+#: data that returns the scores.
 Key = Union[str, Callable[[Union[Data, HeteroData]], Tensor]]
-_KEYS = ('degree', 'id')  # The built-in sort keys.
-
-
-def _check_rank_attr(rank_attr: Optional[str]) -> None:
-    if rank_attr is not None and (not isinstance(rank_attr, str)
-                                  or 'edge' not in rank_attr):
-        raise ValueError(f"'rank_attr' must be None or an attribute name "
-                         f"that contains 'edge' (so that PyG treats it as "
-                         f"edge-level), e.g. 'edge_rank' (got {rank_attr!r})")
-
-
-def _check_data(transform: BaseTransform, data) -> None:
-    if not isinstance(data, (Data, HeteroData)):
-        raise TypeError(f"'{type(transform).__name__}' transforms a Data or "
-                        f"HeteroData object (got {type(data).__name__}); "
-                        f"wrap the edges, e.g. 'Data(edge_index=edge_index, "
-                        f"num_nodes=...)'")
-
-
-def _order_edges(store: EdgeStorage, dst: Tensor, key: Tensor,
-                 descending: bool, rank_attr: Optional[str]) -> None:
-    r"""Groups the edges of :obj:`store` by destination, each group by
-    :obj:`key`, and records each edge's rank in its destination's sequence
-    as :obj:`store[rank_attr]`."""
-    perm, rank = group(dst, store.size(1), key, descending)
-    permute_edges(store, perm)
-    if rank_attr is not None:
-        store[rank_attr] = rank
-
-
-def permute_edges(store: EdgeStorage, perm: Tensor) -> None:
-    r"""Permutes :obj:`edge_index` and every edge-level attribute of
-    :obj:`store` by :obj:`perm` (new tensors; nothing is written in
-    place)."""
-    parent = store._parent()
-    for key, value in list(store.items()):
-        if key in _NOT_ALIGNED or not store.is_edge_attr(key):
-            if key in ('edge_attr', 'edge_weight') and isinstance(
-                    value, Tensor):  # PyG's edge-level names: misaligned.
-                raise ValueError(
-                    f"'{key}' has shape {tuple(value.shape)} but "
-                    f"'edge_index' has {store.num_edges} edges; it must "
-                    f"hold one row per edge to be reordered with them")
-            continue
-        if isinstance(value, Tensor):
-            dim = parent.__cat_dim__(key, value, store)
-            store[key] = value.index_select(dim, perm.to(value.device))
-        elif isinstance(value, (list, tuple)):
-            store[key] = [value[i] for i in perm.tolist()]
-    store.edge_index = store.edge_index.index_select(1, perm)
-
-
-def _edge_index(store: EdgeStorage) -> Optional[Tensor]:
-    if 'edge_index' not in store:
-        if 'adj_t' in store or 'adj' in store:
-            raise ValueError("Ordering transforms reorder 'edge_index'; apply "
-                             "them before converting it to a sparse "
-                             "adjacency (e.g. before 'ToSparseTensor')")
-        return None
-    edge_index = store.edge_index
-    if not isinstance(edge_index, Tensor):
-        raise TypeError(f"'edge_index' must be a [2, num_edges] tensor (got "
-                        f"{type(edge_index).__name__})")
-    if edge_index.dtype not in (torch.long, torch.int):
-        raise TypeError(f"'edge_index' must be an integer tensor (got "
-                        f"{edge_index.dtype}); convert it with "
-                        f"'edge_index.long()'")
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"'edge_index' must have shape [2, num_edges] (got "
-                         f"{tuple(edge_index.shape)}); stack source and "
-                         f"destination rows, e.g. 'torch.stack([src, dst])'")
-    src_size, dst_size = store.size()
-    check_index_range('edge_index[0]', edge_index[0], src_size,
-                      'num_src_nodes')
-    check_index_range('edge_index[1]', edge_index[1], dst_size,
-                      'num_dst_nodes')
-    return edge_index
 
 
 @functional_transform('sort_neighbors')
@@ -112,7 +36,7 @@ class SortNeighbors(BaseTransform):
 
     .. code-block:: python
 
-        from torch_geometric_gru.transforms.neighbors import SortNeighbors
+        from torch_geometric_gru.transforms import SortNeighbors
 
         data = SortNeighbors('degree', descending=True)(data)  # hubs first
         data = SortNeighbors('score')(data)  # by the node attribute data.score
@@ -331,51 +255,3 @@ def _check_level(data: Data, key: str, per_edge: bool) -> None:
         f"but PyG treats {key!r} as an edge attribute ('edge' in its name), "
         f"so it would be permuted with the edges; rename it without "
         f"'edge', e.g. 'node_score'")
-
-
-@functional_transform('shuffle_neighbors')
-class ShuffleNeighbors(BaseTransform):
-    r"""Reorders the edges of every edge type so that each node reads its
-    in-neighbours in a uniformly random order (functional name:
-    :obj:`shuffle_neighbors`). Edges come out grouped by destination node;
-    every edge-level attribute is permuted together with
-    :obj:`edge_index`. Applied once, it fixes one random order; applied at
-    every epoch, it draws a new one (compare the :obj:`shuffle` option of
-    the aggregations, which draws one at every training forward).
-
-    Args:
-        seed (int, optional): If set, the transform draws from its own
-            generator with this seed, so that the sequence of orders it
-            draws is reproducible on its own (and every DataLoader worker
-            repeats it). By default it draws from PyTorch's global
-            generator, like PyG's random transforms: :func:`torch.manual_seed`
-            reproduces the orders and DataLoader workers draw differently.
-            (default: :obj:`None`)
-        rank_attr (str, optional): Where to record each edge's rank in its
-            destination's sequence (see :class:`SortNeighbors`).
-            (default: :obj:`"edge_rank"`)
-    """
-    def __init__(self, seed: Optional[int] = None,
-                 rank_attr: Optional[str] = 'edge_rank'):
-        _check_rank_attr(rank_attr)
-        check_seed(seed)
-        self.seed = seed
-        self.rank_attr = rank_attr
-        self.generator: Optional[torch.Generator] = None
-        if seed is not None:
-            self.generator = torch.Generator().manual_seed(seed)
-
-    def forward(self, data: Union[Data, HeteroData],
-                ) -> Union[Data, HeteroData]:
-        _check_data(self, data)
-        for store in data.edge_stores:
-            edge_index = _edge_index(store)
-            if edge_index is None:
-                continue
-            key = torch.rand(edge_index.size(1), generator=self.generator)
-            _order_edges(store, edge_index[1], key.to(edge_index.device),
-                         False, self.rank_attr)
-        return data
-
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(seed={self.seed})'
