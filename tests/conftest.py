@@ -4,10 +4,14 @@ must be set before :mod:`triton` decorates the kernels, i.e. before the
 package is imported); checks that the suite leaves no temporary folders."""
 import glob
 import os
+import sys
 import tempfile
 
 import pytest
 import torch
+
+# The tests mirror the package in folders; they share `reference.py` here.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 if not torch.cuda.is_available():
     os.environ.setdefault('TRITON_INTERPRET', '1')

@@ -15,7 +15,7 @@ import pytest
 
 from torch_geometric_gru.ops import cpp
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # A process that builds (or loads) the extension and runs a forward on it.
 USE = ("import torch; from torch_geometric_gru.ops import cpp; "
        "from torch_geometric_gru import GRUAggregation; "
