@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.profiler import record_function
 
 from torch_geometric_gru.ops import cpp
+from torch_geometric_gru.ops.gru.grads import InputGrads
 from torch_geometric_gru.layout.packed import PackedLayout
 
 # Rows per chunk of the vectorised passes: large enough for efficient GEMMs,
@@ -229,7 +230,7 @@ def gru_layer_backward(
     num_rows = layout.num_packed
     sizes, offsets = layout.batch_sizes_list, layout.offsets
     gates = _Gates(x, src, w_ih, w_hh, b_ih, b_hh, sizes[0])
-    acc = _InputGrads(x, src, w_ih, needs[0], needs[1])
+    acc = InputGrads(x, src, w_ih, needs[0], needs[1])
     grad_w_hh = w_hh.new_zeros(w_hh.shape)
     grad_b_hh = w_hh.new_zeros(3 * hidden)
     # With w_aug = [W_hh; I], one GEMM per step back-propagates through the
@@ -375,46 +376,3 @@ def _gate_derivatives(g: Tensor, u_prev: Tensor, c: Tensor,
     c_z.mul_(2)
     c_h.copy_(z)
 
-
-class _InputGrads:
-    r"""Accumulates, chunk by chunk, the gradients that flow through the
-    input projection :obj:`x[src] W_ih^T + b_ih` from the gradient of the
-    input gates of packed rows."""
-    def __init__(self, x: Tensor, src: Optional[Tensor], w_ih: Tensor,
-                 need_x: bool, need_w: bool):
-        self.x, self.src, self.w_ih = x, src, w_ih
-        self.need_x, self.need_w = need_x, need_w
-        self.hoisted = src is not None and x.size(0) < src.numel()
-        if self.hoisted:  # Summed per row of `x`, then three GEMMs.
-            self.per_x = x.new_zeros(x.size(0), w_ih.size(0))
-            return
-        self.grad_x = x.new_zeros(x.shape) if need_x else None
-        self.grad_w_ih = w_ih.new_zeros(w_ih.shape)
-        self.grad_b_ih = w_ih.new_zeros(w_ih.size(0))
-
-    def add(self, rows: slice, grad: Tensor) -> None:
-        r"""Adds the input-gate gradient :obj:`grad` of the packed rows
-        :obj:`rows`."""
-        x, src = self.x, self.src
-        if self.hoisted:
-            self.per_x.index_add_(0, src[rows], grad)
-            return
-        xs = x[rows] if src is None else x.index_select(0, src[rows])
-        if self.need_w:
-            self.grad_w_ih.addmm_(grad.t(), xs)
-        self.grad_b_ih += grad.sum(0)
-        if self.grad_x is not None:
-            if src is None:
-                torch.mm(grad, self.w_ih, out=self.grad_x[rows])
-            else:
-                self.grad_x.index_add_(0, src[rows], grad.mm(self.w_ih))
-
-    def result(self) -> Tuple[Optional[Tensor], Tensor, Tensor]:
-        r"""Returns the gradients of :obj:`x`, :obj:`w_ih` and
-        :obj:`b_ih`."""
-        if self.hoisted:
-            per_x = self.per_x
-            return (per_x.mm(self.w_ih) if self.need_x else None,
-                    per_x.t().mm(self.x) if self.need_w else None,
-                    per_x.sum(0))
-        return self.grad_x, self.grad_w_ih, self.grad_b_ih

@@ -80,6 +80,7 @@ import torch
 from torch import Tensor
 
 from torch_geometric_gru.layout.packed import PackedLayout
+from torch_geometric_gru.ops.gru.grads import InputGrads, hoisted
 
 try:
     import triton
@@ -258,31 +259,23 @@ def forward(
     b_hh_c = dummy if b_hh is None else b_hh.contiguous()
     flags = dict(HAS_BIAS=b_hh is not None, STORE_H=store_h,
                  PRECISION=precision)
-    hoisted = _hoisted(x, src)
-    if hoisted:  # One launch over the projections of x's rows.
+    is_hoisted = hoisted(x, src)
+    if is_hoisted:  # One launch over the projections of x's rows.
         plan = [(0, layout.num_steps)]
         gi = torch.nn.functional.linear(x, w_ih, b_ih).contiguous()
     else:  # Per chunk of steps, the projections of its rows.
         plan = chunks(layout, hidden)[::-1]
     for lo, hi in plan:
-        if not hoisted:
+        if not is_hoisted:
             gi = _projection(x, src, w_ih, b_ih,
                              slice(offsets[lo], offsets[hi]))[1]
-        args = [gi, gi.stride(0), src if hoisted else dummy, w_hh_c, b_hh_c,
-                lengths, offsets_dev, h_buf, final]
+        args = [gi, gi.stride(0), src if is_hoisted else dummy, w_hh_c,
+                b_hh_c, lengths, offsets_dev, h_buf, final]
         _launch(False, hidden, layout.batch_sizes_list[lo], args,
                 [layout.num_sequences, hidden, lo, hi, offsets[lo]],
-                dict(flags, HAS_SRC=hoisted), state)
+                dict(flags, HAS_SRC=is_hoisted), state)
     out = h_buf[:num_rows] if sequence else final
     return out.to(x.dtype), (h_buf if save else None)
-
-
-def _hoisted(x: Tensor, src: Optional[Tensor]) -> bool:
-    r"""Whether the kernels read the projections of the rows of :obj:`x`
-    through :obj:`src` (fewer rows than reads: node features read by
-    every out-edge, projected once per node); otherwise the projections
-    of the packed rows, chunk by chunk."""
-    return src is not None and x.size(0) < src.numel()
 
 
 def _projection(x: Tensor, src: Optional[Tensor], w_ih: Tensor,
@@ -388,23 +381,18 @@ class _Accumulator:
         hidden = w_hh.size(1)
         self.x, self.src, self.w_ih, self.needs = x, src, w_ih, needs
         self.w_dtype = (w_ih.dtype, w_hh.dtype)
-        self.hoisted = _hoisted(x, src)
+        self.inputs = InputGrads(x, src, w_ih, needs[0], needs[1],
+                                 torch.float32)
         new = functools.partial(torch.zeros, device=x.device)
         self.grad_w_hh = new(3 * hidden, hidden) if needs[2] else None
         self.grad_b_hh = new(3 * hidden)
-        if self.hoisted:  # Summed per row of x, then three GEMMs.
-            self.per_x = new(x.size(0), 3 * hidden)
-            self.gi = None
-        else:
-            self.grad_x = new(x.shape) if needs[0] else None
-            self.grad_w_ih = new(w_ih.shape) if needs[1] else None
-            self.grad_b_ih = new(3 * hidden)
+        self.gi = self.xs = None
 
     def projection(self, rows: slice, b_ih: Optional[Tensor]):
         r"""The input projection the kernel reads for the packed rows
         :obj:`rows`, and the row index to read it through (:obj:`None`:
         its row :obj:`p - rows.start` for packed row :obj:`p`)."""
-        if self.hoisted:  # Once per node, as in the forward.
+        if self.inputs.hoisted:  # Once per node, as in the forward.
             if self.gi is None:
                 self.gi = torch.nn.functional.linear(
                     self.x, self.w_ih, b_ih).contiguous()
@@ -423,32 +411,12 @@ class _Accumulator:
         self.grad_b_hh += grad_gh.sum(0)
         # Now the input gates' gradient [d pre-r, d pre-z, d pre-n]:
         dg[:, 2 * hidden:3 * hidden] = dg[:, 3 * hidden:]
-        grad_gi = dg[:, :3 * hidden]
-        if self.hoisted:
-            self.per_x.index_add_(0, self.src[rows], grad_gi)
-            return
-        if self.grad_w_ih is not None:
-            self.grad_w_ih.addmm_(grad_gi.t(), self.xs.float())
-        self.grad_b_ih += grad_gi.sum(0)
-        if self.grad_x is not None:
-            grad = grad_gi.mm(self.w_ih.float())
-            if self.src is None:
-                self.grad_x[rows] = grad
-            else:
-                self.grad_x.index_add_(0, self.src[rows], grad)
+        self.inputs.add(rows, dg[:, :3 * hidden], self.xs)
 
     def result(self, b_ih: Optional[Tensor], b_hh: Optional[Tensor],
                ) -> Tuple[Optional[Tensor], ...]:
         needs = self.needs
-        if self.hoisted:
-            per_x = self.per_x
-            grad_x = per_x.mm(self.w_ih.float()) if needs[0] else None
-            grad_w_ih = (per_x.t().mm(self.x.float()) if needs[1] else
-                         None)
-            grad_b_ih = per_x.sum(0)
-        else:
-            grad_x, grad_w_ih = self.grad_x, self.grad_w_ih
-            grad_b_ih = self.grad_b_ih
+        grad_x, grad_w_ih, grad_b_ih = self.inputs.result()
         w_ih_dtype, w_hh_dtype = self.w_dtype
 
         def cast(t, dtype, need=True):
