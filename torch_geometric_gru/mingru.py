@@ -8,6 +8,7 @@ from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
 
 from torch_geometric_gru._checks import check_channels
+from torch_geometric_gru.ops.mingru import mingru_scan, segments
 from torch_geometric_gru.packing import PackedLayout
 from torch_geometric_gru.recurrence import raise_not_scriptable
 from torch_geometric_gru.sequence import SequenceAggregation
@@ -158,6 +159,8 @@ class MinGRUAggregation(SequenceAggregation):
         # every out-edge) and let the first round gather them.
         if src is not None and x.size(0) >= src.numel():
             x, src = x.index_select(0, src), None
-        pre_z, candidate = self.lin(x).chunk(2, dim=-1)
-        z = torch.sigmoid(pre_z)
-        return affine_reduce(1 - z, z * candidate, layout, src)
+        # One fused pass per sequence (the sigmoid and the gather inside
+        # the scan operator); affine_reduce is its plain-PyTorch reference.
+        packed_row, ptr = segments(layout)
+        rows = packed_row if src is None else src.index_select(0, packed_row)
+        return mingru_scan(self.lin(x), rows, ptr)

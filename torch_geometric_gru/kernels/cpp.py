@@ -50,6 +50,7 @@ CSRC = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'csrc')
 #: The C++ source of each extension, by name: one extension per recurrence.
 SOURCES: Dict[str, str] = {
     'gru': osp.join(CSRC, 'gru_cpu.cpp'),
+    'mingru': osp.join(CSRC, 'mingru_cpu.cpp'),
 }
 
 _modules: Dict[str, ModuleType] = {}
