@@ -1,6 +1,6 @@
 r"""The minGRU aggregation: a GRU whose gates do not read the state, so
-that every sequence reduces in :math:`O(\log T)` vectorised rounds instead
-of :math:`T` sequential steps."""
+that every sequence is a composition of affine maps, :math:`O(H)` work per
+element."""
 from typing import List, Optional, Tuple
 
 import torch
@@ -108,10 +108,13 @@ class MinGRUAggregation(SequenceAggregation):
 
     and its final state :math:`\mathbf{h}_{\deg(i)}` is the aggregate.
     Since the gates do not read :math:`\mathbf{h}`, each step is an affine
-    map of the state and a sequence is their composition, computed for all
-    nodes at once by a pairwise tree of :math:`\lceil \log_2 T \rceil`
-    vectorised rounds (:obj:`affine_reduce`) instead of :math:`T`
-    sequential steps. The result equals the sequential definition up to
+    map of the state, :math:`O(H)` work per element once every input row
+    is projected (once per node when the elements are gathered node
+    features). The maps are composed in one fused pass per node (the
+    :obj:`torch_geometric_gru::mingru_scan` operator: C++ on CPU, Triton
+    on CUDA, the gate's sigmoid and the gather inside the pass); the
+    pairwise tree :obj:`affine_reduce` is its plain-PyTorch reference.
+    The result equals the sequential definition up to
     floating-point rounding, and keeps every contract of
     :class:`~torch_geometric_gru.GRUAggregation` (order = element order,
     batch invariance, zeros for empty groups, input checks, the order
@@ -156,8 +159,9 @@ class MinGRUAggregation(SequenceAggregation):
             return x[:0, :1].expand(0, self.out_channels) * 0
         # Gates and candidates depend on the input row alone: compute them
         # once per row of `x` (once per node when node features are read by
-        # every out-edge) and let the first round gather them.
-        if src is not None and x.size(0) >= src.numel():
+        # every out-edge) and let the scan gather them; rows that no element
+        # reads are not projected.
+        if src is not None and x.size(0) > src.numel():
             x, src = x.index_select(0, src), None
         # One fused pass per sequence (the sigmoid and the gather inside
         # the scan operator); affine_reduce is its plain-PyTorch reference.
