@@ -194,3 +194,20 @@ def test_bad_input():
         mingru_scan(gates, rows.int(), ptr)
     with pytest.raises(RuntimeError, match="'ptr' must be a non-empty"):
         mingru_scan(gates, rows, ptr[:0])
+
+
+@pytest.mark.parametrize('kernel', KERNELS)
+def test_wide_state_and_strided_gates(kernel):
+    # H = 70: several vector registers plus a tail on CPU, two column
+    # blocks in Triton; the gates a column slice of a wider tensor.
+    gates, rows, ptr = sample([TRITON_CHUNK + 5, 0, 3], num_rows=6,
+                              hidden=70)
+    wide = torch.cat([gates, torch.randn(6, 3, dtype=gates.dtype)], dim=1)
+    gates = wide[:, :140].requires_grad_()
+    out = mingru_scan(gates, rows, ptr, kernel)
+    expected = sequential(gates, rows, ptr)
+    assert torch.allclose(out, expected, rtol=0, atol=tolerance(kernel))
+    w = torch.randn_like(out)
+    got, = torch.autograd.grad((out * w).sum(), gates)
+    want, = torch.autograd.grad((expected * w).sum(), gates)
+    assert torch.allclose(got, want, rtol=0, atol=tolerance(kernel))
