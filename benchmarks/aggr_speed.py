@@ -367,8 +367,8 @@ def render(results: List[Dict], rate: float, args) -> str:
             f'| {ratio(m(r, "pyg/train"), m(r, "ours/train"))} |')
     lines += [
         '', '**MinGRU** (`MinGRUAggregation`, same messages; a different '
-        'model whose gates do not read the state, reduced in ⌈log₂ T⌉ '
-        'vectorised rounds instead of T steps).', '',
+        'model whose gates do not read the state: one projection of the '
+        'E messages, then one fused scan pass per node).', '',
         '| graph | steps T | GRU forward | MinGRU forward | GRU / MinGRU | '
         'GRU train | MinGRU train | GRU / MinGRU | MinGRU mem (train) |',
         '|' + '---|' * 9

@@ -10,6 +10,7 @@ random labels, :class:`torch.optim.Adam`):
 * ``gru``: :class:`torch_geometric_gru.GRUConv`;
 * ``gru-ckpt``: the same with ``checkpoint=True`` (no per-edge state kept
   between the forward and the backward);
+* ``mingru``: :class:`torch_geometric_gru.GRUConv` with ``cell='mingru'``;
 * ``sage-gru``: :class:`~torch_geometric.nn.SAGEConv` with
   ``aggr=torch_geometric_gru.GRUAggregation(64)`` (per-edge messages);
 * ``sage-pyg-gru``: :class:`~torch_geometric.nn.SAGEConv` with PyG's own
@@ -85,6 +86,7 @@ MODELS = {
     'gcn': 'GCNConv',
     'gru': 'GRUConv',
     'gru-ckpt': 'GRUConv (checkpoint=True)',
+    'mingru': "GRUConv (cell='mingru')",
     'sage-gru': 'SAGEConv (our GRUAggregation)',
     'sage-pyg-gru': "SAGEConv (PyG's padded GRUAggregation)",
 }
@@ -213,6 +215,8 @@ def build_model(name: str, channels: int, hidden: int) -> torch.nn.Module:
             return GRUConv(in_channels, out_channels)
         if name == 'gru-ckpt':
             return GRUConv(in_channels, out_channels, checkpoint=True)
+        if name == 'mingru':
+            return GRUConv(in_channels, out_channels, cell='mingru')
         if name == 'sage-gru':
             return SAGEConv(in_channels, out_channels,
                             aggr=GRUAggregation(in_channels))

@@ -51,6 +51,7 @@ OPS = osp.dirname(osp.abspath(__file__))
 #: in the :obj:`csrc/` folder of its operator.
 SOURCES: Dict[str, str] = {
     'gru': osp.join(OPS, 'gru', 'csrc', 'gru_cpu.cpp'),
+    'mingru': osp.join(OPS, 'mingru', 'csrc', 'mingru_cpu.cpp'),
 }
 
 _modules: Dict[str, ModuleType] = {}
