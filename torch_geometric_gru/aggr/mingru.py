@@ -32,9 +32,10 @@ class MinGRUAggregation(SequenceAggregation):
     features). The maps are composed in one fused pass per node (the
     :obj:`torch_geometric_gru::mingru_scan` operator: C++ on CPU, Triton
     on CUDA, the gate's sigmoid and the gather inside the pass); the
-    pairwise tree :func:`~torch_geometric_gru.ops.mingru.naive.affine_reduce` is its plain-PyTorch reference.
-    The result equals the sequential definition up to
-    floating-point rounding, and keeps every contract of
+    pairwise tree
+    :obj:`ops.mingru.naive.affine_reduce` is its
+    plain-PyTorch reference. The result equals the sequential definition up
+    to floating-point rounding, and keeps every contract of
     :class:`~torch_geometric_gru.GRUAggregation` (order = element order,
     batch invariance, zeros for empty groups, input checks, the order
     options).

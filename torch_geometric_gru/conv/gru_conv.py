@@ -90,8 +90,8 @@ class GRUConv(MessagePassing):
             :class:`torch.nn.GRU`, exact and sequential in the degree) or
             :obj:`"mingru"` (the
             :class:`~torch_geometric_gru.MinGRUAggregation`, whose gates
-            do not read the state and which reduces every sequence in
-            :math:`O(\log \deg)` rounds; one layer, one direction).
+            do not read the state: :math:`O(H)` work per edge in one fused
+            scan per node; one layer, one direction).
             (default: :obj:`"gru"`)
         kernel (str, optional): The recurrence kernel of :obj:`cell="gru"`:
             :obj:`"auto"`, :obj:`"triton"`, :obj:`"native"` or

@@ -6,7 +6,7 @@ Segment :obj:`s` reads the rows :obj:`rows[ptr[s]:ptr[s + 1]]` of
 :obj:`gates = [pre_z | candidate]`, in order; the segments are packed
 (longest first, :class:`~torch_geometric_gru.PackedLayout`) and
 reduced by the pairwise tree of
-:func:`~torch_geometric_gru.ops.mingru.naive.affine_reduce`.
+:obj:`ops.mingru.naive.affine_reduce`.
 """
 import torch
 from torch import Tensor
