@@ -61,7 +61,8 @@ GRAPHS = {
 }
 DATASETS = {'tiny': 'BA n=300 m=3 (random features)', 'Cora': 'Cora',
             'PubMed': 'PubMed', 'Tolokers': 'Tolokers'}
-AGGRS = ['triton', 'triton-tf32', 'triton-ieee', 'cudnn', 'pyg', 'mean']
+AGGRS = ['triton', 'triton-tf32', 'triton-ieee', 'cudnn', 'mingru', 'pyg',
+         'mean']
 MODELS = ['gru', 'gru-cudnn', 'gcn', 'sage', 'sage-lstm', 'sage-pyg-gru']
 MODEL_NAMES = {
     'gru': 'GRUConv (Triton)',
@@ -172,7 +173,7 @@ def aggr_case(method: str, graph: Dict, channels: int, hidden: int,
     from torch_geometric.nn.aggr import GRUAggregation as PyGGRU
     from torch_geometric.nn.aggr import MeanAggregation
 
-    from torch_geometric_gru import GRUAggregation
+    from torch_geometric_gru import GRUAggregation, MinGRUAggregation
 
     edge_index = graph['edge_index'].to(device)
     num_nodes = graph['num_nodes']
@@ -185,6 +186,8 @@ def aggr_case(method: str, graph: Dict, channels: int, hidden: int,
         module = reference
     elif method == 'mean':
         module = MeanAggregation()
+    elif method == 'mingru':  # The fused scan (Triton on CUDA).
+        module = MinGRUAggregation(channels, hidden)
     else:
         kernel = 'cudnn' if method == 'cudnn' else 'triton'
         module = GRUAggregation(channels, hidden, kernel=kernel)
@@ -257,6 +260,19 @@ def exactness(graph: Dict, args, device: torch.device) -> Dict:
         results[kernel] = dict(
             out=float((outs[kernel][0] - outs['native'][0]).abs().max()),
             grad=float((outs[kernel][1] - outs['native'][1]).abs().max()))
+    # MinGRU's Triton scan against its CPU kernel, the same weights:
+    mingru = aggr_case('mingru', graph, args.channels, args.hidden, device)
+    got = []
+    for dev in (torch.device('cpu'), device):
+        module = mingru['module'].to(dev)
+        leaf = case['msg'].detach().to(dev).requires_grad_()
+        out = module(leaf, case['index'].to(dev),
+                     dim_size=graph['num_nodes'])
+        (out * weight.to(dev)).sum().backward()
+        got.append((out.detach().cpu(), leaf.grad.cpu()))
+    results['mingru'] = dict(
+        out=float((got[1][0] - got[0][0]).abs().max()),
+        grad=float((got[1][1] - got[0][1]).abs().max()))
     return results
 
 
@@ -610,13 +626,15 @@ def render(report: Dict, args) -> str:
         '', '**Exactness**: the largest absolute difference to the CPU '
         'kernel (fp32) of the output and of the input gradient of a '
         'random weighting of the output. Target for Triton: ≤ 1e-5.', '',
-        '| graph | Triton out | Triton grad | cuDNN out | cuDNN grad |',
-        '|---|---|---|---|---|'
+        '| graph | Triton out | Triton grad | cuDNN out | cuDNN grad | '
+        'MinGRU scan out | MinGRU scan grad |',
+        '|---|---|---|---|---|---|---|'
     ]
     for name, r in report['exact'].items():
-        lines.append(f'| {GRAPHS[name]} | {r["triton"]["out"]:.1e} | '
-                     f'{r["triton"]["grad"]:.1e} | {r["cudnn"]["out"]:.1e} '
-                     f'| {r["cudnn"]["grad"]:.1e} |')
+        lines.append(' | '.join(
+            [f'| {GRAPHS[name]}'] + [f'{r[k][part]:.1e}' for k in (
+                'triton', 'cudnn', 'mingru') for part in ('out', 'grad')])
+            + ' |')
     if report['sweep']:
         shapes = args.sweep_shapes
         lines += [

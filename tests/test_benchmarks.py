@@ -482,7 +482,8 @@ def test_gpu_check_script(tmp_path, capsys):
     out = str(tmp_path / 'gpu')
     _gpu_check([
         '--device', device, '--skip-tests', '--graphs', graph, '--datasets',
-        data, '--methods', 'triton', 'cudnn', 'pyg', 'mean', '--models',
+        data, '--methods', 'triton', 'cudnn', 'mingru', 'pyg', 'mean',
+        '--models',
         'gru', 'sage', 'sage-pyg-gru', '--wide-graphs', '--repeats', '1',
         '--out', out
     ])
@@ -490,10 +491,13 @@ def test_gpu_check_script(tmp_path, capsys):
         report = json.load(f)
     row = report['aggr'][graph]
     for key in ('triton/forward', 'triton/train', 'cudnn/forward',
-                'pyg/forward', 'pyg/train', 'mean/train'):
+                'mingru/forward', 'mingru/train', 'pyg/forward', 'pyg/train',
+                'mean/train'):
         assert row[key]['time'] > 0, key  # PyG's ran in its own process.
     assert report['exact'][graph]['triton']['out'] < 1e-5
     assert report['exact'][graph]['triton']['grad'] < 1e-5
+    assert report['exact'][graph]['mingru']['out'] < 1e-5
+    assert report['exact'][graph]['mingru']['grad'] < 1e-5
     assert report['e2e'][data]['sage-pyg-gru']['time'] > 0
     with open(out + '.md') as f:
         table = f.read()
