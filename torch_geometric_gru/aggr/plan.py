@@ -2,7 +2,7 @@ r"""The plan of one forward of a sequence aggregation: the packed layout
 to read (cached per graph, or traced through the :obj:`pack` operator
 under :func:`torch.compile`), the input row of every packed row, and the
 random orders and subsets of the order options, drawn anew per call."""
-from typing import Any, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -14,20 +14,23 @@ from torch_geometric_gru.layout.registry import LayoutParts
 from torch_geometric_gru.ops.pack import pack_layout
 
 
-def plan(
-    aggr: Any,
-    x: Tensor,
-    index: Optional[Tensor],
-    ptr: Optional[Tensor],
-    dim_size: Optional[int],
-    max_num_elements: Optional[int],
-    x_index: Optional[Tensor],
-    validate: bool = True,
-    order: Optional[Tensor] = None,
-) -> Tuple[PackedLayout, Tensor, int]:
+class Call(NamedTuple):
+    r"""The arguments of one aggregation call that its plan reads."""
+    x: Tensor
+    index: Optional[Tensor]
+    ptr: Optional[Tensor]
+    dim_size: Optional[int]
+    max_num_elements: Optional[int]
+    x_index: Optional[Tensor]
+    validate: bool
+    order: Optional[Tensor]
+
+
+def plan(aggr: Any, call: Call) -> Tuple[PackedLayout, Tensor, int]:
     r"""Returns the layout to read, the row of :obj:`x` that each packed
     row reads, and the number of copies of every node (random orders to
     average over)."""
+    x, index, ptr, dim_size, max_num_elements, x_index, _, order = call
     num_elements = x.size(0) if x_index is None else x_index.numel()
     copies = 1 if aggr.training else aggr.num_permutations
     if torch.compiler.is_compiling() and max_num_elements is None and \
@@ -45,23 +48,15 @@ def plan(
         parts, src = pack_layout(index, dim_size, order, x_index,
                                  x.size(0))
         return LayoutParts(*parts), src, 1
-    return _eager_plan(aggr, x, index, ptr, dim_size, max_num_elements,
-                            x_index, validate, order)
+    return _eager_plan(aggr, call)
+
 
 @torch.compiler.disable
-def _eager_plan(
-    aggr: Any,
-    x: Tensor,
-    index: Optional[Tensor],
-    ptr: Optional[Tensor],
-    dim_size: Optional[int],
-    max_num_elements: Optional[int],
-    x_index: Optional[Tensor],
-    validate: bool,
-    order: Optional[Tensor],
-) -> Tuple[PackedLayout, Tensor, int]:
+def _eager_plan(aggr: Any, call: Call) -> Tuple[PackedLayout, Tensor, int]:
     # Cached layouts, truncation and random orders and subsets: built
     # eagerly (a graph break under torch.compile).
+    x, index, ptr, dim_size, max_num_elements, x_index, validate, order = \
+        call
     num_elements = x.size(0) if x_index is None else x_index.numel()
     layout, src = aggr._layouts.get(num_elements, index, ptr, dim_size,
                                     max_num_elements, x_index, x.size(0),

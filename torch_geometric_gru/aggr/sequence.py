@@ -17,7 +17,7 @@ from torch_geometric_gru._checks import (
 )
 from torch_geometric_gru.aggr.checks import check_call, check_order_options
 from torch_geometric_gru.aggr.encoding import rank_encoding
-from torch_geometric_gru.aggr.plan import plan
+from torch_geometric_gru.aggr.plan import Call, plan
 from torch_geometric_gru.layout.grouping import index_of
 from torch_geometric_gru.layout.cache import LayoutCache
 from torch_geometric_gru.layout.registry import LayoutParts, as_layout
@@ -205,8 +205,9 @@ class SequenceAggregation(Aggregation):
                                     None if x_weight is None else
                                     x_weight.to(dtype or x_weight.dtype))
         check_dtype('x', x, dtype)
-        layout, src, copies = plan(self, x, index, ptr, dim_size,
-                                   max_num_elements, x_index, validate, order)
+        layout, src, copies = plan(self, Call(
+            x, index, ptr, dim_size, max_num_elements, x_index, validate,
+            order))
         if self.positional_encoding is not None:
             x = x.index_select(0, src) + rank_encoding(self, layout, x)
             src = None
