@@ -65,7 +65,9 @@ def check_call(aggr: Any, x: Tensor, index: Optional[Tensor],
                         f"element (got {type(order).__name__}); pass "
                         f"e.g. 'torch.as_tensor(order)'")
     dim = kwargs.get('dim', args[1] if len(args) > 1 else -2)
-    if isinstance(x, Tensor) and x.dim() == 3 and (
+    if not isinstance(x, Tensor) or not -x.dim() <= dim < x.dim():
+        return  # PyG's base class names an invalid dimension.
+    if x.dim() == 3 and (
             dim not in (0, -3) or kwargs.get('x_index') is not None):
         raise ValueError(
             f"'x' must be a 2-D tensor of shape [num_rows, in_channels], "
@@ -73,7 +75,7 @@ def check_call(aggr: Any, x: Tensor, index: Optional[Tensor],
             f"aggregated over dim=0 (got shape {tuple(x.shape)} with "
             f"dim={dim}"
             f"{' and x_index' if kwargs.get('x_index') is not None else ''})")
-    if isinstance(x, Tensor) and x.dim() == 2 and dim not in (-2, 0):
+    if x.dim() == 2 and dim not in (-2, 0):
         raise ValueError(f"'{aggr.__class__.__name__}' aggregates over "
                          f"the rows of a 2-D 'x' (or of 3-D multi-head "
                          f"messages with dim=0); pass dim=0 or dim=-2 "

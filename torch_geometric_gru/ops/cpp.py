@@ -188,7 +188,7 @@ def _build(kind: str = 'gru') -> ModuleType:
             os.replace(tmp, copy)
         cached = _built(directory, name)
         if not cached:
-            _say_building(directory)
+            _say_building(directory, kind)
 
         def run():
             return load(name=name, sources=[copy], extra_cflags=flags,
@@ -209,13 +209,13 @@ def _build(kind: str = 'gru') -> ModuleType:
                         shutil.rmtree(path, ignore_errors=True)
                     else:
                         os.remove(path)
-            _say_building(directory)
+            _say_building(directory, kind)
             return run()
 
 
-def _say_building(directory: str) -> None:
-    print(f"torch_geometric_gru: compiling the C++ step loops of the CPU "
-          f"kernel, once per environment (about 1-3 minutes; cached in "
+def _say_building(directory: str, kind: str) -> None:
+    print(f"torch_geometric_gru: compiling the C++ loops of the CPU "
+          f"kernel ({kind}), once per environment (about 1-3 minutes; cached in "
           f"{directory}). To skip it, set {ENV}=0 (slower Python loops); "
           f"to do it ahead of time, run 'python -m "
           f"torch_geometric_gru.ops.build'.", file=sys.stderr, flush=True)
