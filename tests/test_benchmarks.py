@@ -146,6 +146,38 @@ def test_variants_script_without_variant_is_the_main_model():
 
 
 @needs('Cora')
+def test_defaults_script_candidates_start_from_the_layer():
+    # The README's natural model: a candidate without options is GRUConv,
+    # parameter for parameter, so the same seed trains it identically;
+    # '--option' reaches both layers.
+    citation = osp.join(ROOT, 'benchmarks', 'citation')
+    argv = ['--dataset', 'Cora', '--seeds', '1', '--epochs', '3']
+    # Imported as a module: PyG's inspector reads a MessagePassing
+    # subclass's module from sys.modules, which run_path does not fill.
+    sys.path.insert(0, citation)
+    threads = torch.get_num_threads()
+    try:
+        import defaults
+        plain = defaults.main(argv + ['--conv', 'gru'])
+        candidate = defaults.main(argv + ['--conv', 'candidate'])
+        biased = defaults.main(argv + ['--conv', 'candidate',
+                                       '--option', 'update_bias=2.0'])
+        args = defaults.parser().parse_args(
+            ['--option', 'shuffle=True', '--option', 'kernel=native'])
+        net = defaults.Net(defaults.CONVS['gru'], 10, 8, 3,
+                           **dict(args.option))
+    finally:
+        torch.set_num_threads(threads)
+        sys.path.remove(citation)
+        sys.modules.pop('defaults', None)
+    assert plain == candidate
+    assert biased != plain
+    assert 0 < plain[0]['val'] <= 1 and 1 <= plain[0]['epoch'] <= 3
+    for conv in (net.conv1, net.conv2):
+        assert conv.aggr_module.shuffle and conv.aggr_module.kernel == 'native'
+
+
+@needs('Cora')
 @pytest.mark.parametrize('flag', [
     '--message-norm', '--project-state', '--self-loop-first',
     '--update-bias=2', '--decay-first-layer-only', '--raw-features',
