@@ -15,6 +15,8 @@ a linear head to the classes; a training step with Adam on the seeds' loss):
 * ``sage``: PyG's :class:`~torch_geometric.nn.models.GraphSAGE` (mean);
 * ``gru``: :class:`torch_geometric_gru.GRUGNN` (a stack of
   :class:`~torch_geometric_gru.GRUConv`);
+* ``mingru`` (on request): the same with :obj:`cell='mingru'` (the fused
+  minGRU scan);
 * ``sage-gru``: :class:`torch_geometric_gru.GRUGraphSAGE` (SAGEConv with a
   :class:`~torch_geometric_gru.GRUAggregation` per layer);
 * ``sage-lstm`` (on request): PyG's GraphSAGE with ``aggr='lstm'`` (pads
@@ -65,6 +67,7 @@ import torch  # noqa: E402
 MODELS = {
     'sage': 'GraphSAGE (mean, PyG)',
     'gru': 'GRUGNN',
+    'mingru': "GRUGNN(cell='mingru')",
     'sage-gru': 'GRUGraphSAGE',
     'sage-lstm': "GraphSAGE (PyG's LSTM aggr.)",
 }
@@ -127,6 +130,9 @@ def build_model(name: str, in_channels: int, hidden: int, num_layers: int):
     if name == 'gru':
         from torch_geometric_gru import GRUGNN
         return GRUGNN(in_channels, hidden, num_layers)
+    if name == 'mingru':
+        from torch_geometric_gru import GRUGNN
+        return GRUGNN(in_channels, hidden, num_layers, cell='mingru')
     if name == 'sage-gru':
         from torch_geometric_gru import GRUGraphSAGE
         return GRUGraphSAGE(in_channels, hidden, num_layers)
@@ -181,7 +187,7 @@ def worker(spec: Dict) -> Dict:
     head = torch.nn.Linear(spec['hidden'], spec['classes'])
     params = list(model.parameters()) + list(head.parameters())
     optimizer = torch.optim.Adam(params, lr=0.01)
-    gru = spec['model'] in ('gru', 'sage-gru')
+    gru = spec['model'] in ('gru', 'mingru', 'sage-gru')
 
     total = spec['warmup'] + spec['batches']
     rows = dict(sample=[], step=[], wall=[], layout=[], empty=[], nodes=[],
@@ -330,7 +336,7 @@ def table(args: argparse.Namespace, results: Dict, graph: Dict,
         base = results.get(('sage', trim))
         ratio = f'{r["step"] / base["step"]:.2f}×' if base else '—'
         layout = share = '—'
-        if model in ('gru', 'sage-gru'):  # The models with a layout.
+        if model in ('gru', 'mingru', 'sage-gru'):  # With a layout.
             layout = _fmt_ms(r['layout'])
             share = f'{100 * r["layout"] / r["step"]:.1f}%'
         lines.append(
