@@ -567,12 +567,15 @@ def test_synthetic_script(tmp_path):
     out = tmp_path / 'synthetic.json'
     results = _main(osp.join(ROOT, 'benchmarks', 'synthetic'), [
         '--tasks', 'second_smallest', 'first', '--aggrs', 'gru-sorted',
-        'gru-id', 'mean', '--seeds', '1', '--epochs', '2', '--num-train',
-        '200', '--num-eval', '100', '--eval-every', '1', '--out', str(out)
+        'gru-id', 'mingru-sorted', 'mingru-id', 'mean', '--seeds', '1',
+        '--epochs', '2', '--num-train', '200', '--num-eval', '100',
+        '--eval-every', '1', '--out', str(out)
     ])
-    # gru-sorted reads the set tasks, gru-id the order tasks:
-    assert set(results['second_smallest']) == {'gru-sorted', 'mean'}
-    assert set(results['first']) == {'gru-id', 'mean'}
+    # The sorted cells read the set tasks, the id-order ones the order
+    # tasks:
+    assert set(results['second_smallest']) == {'gru-sorted',
+                                               'mingru-sorted', 'mean'}
+    assert set(results['first']) == {'gru-id', 'mingru-id', 'mean'}
     run = results['first']['gru-id'][0]
     assert run['epoch'] in (1, 2) and 0 <= run['test'] <= 1
     table = (tmp_path / 'synthetic.md').read_text()

@@ -22,6 +22,8 @@ aggregation, an MLP on the aggregate) with the same budget:
   training step and the average over 8 random orders at test (Janossy
   pooling, pi-SGD);
 * ``gru-id``: ``GRUAggregation`` reading the id order (the order tasks);
+* ``mingru-sorted``, ``mingru-id``: ``MinGRUAggregation`` (gates that do
+  not read the state: the cheap cell) read as ``gru-sorted``, ``gru-id``;
 * ``mean``, ``sum``, ``max``; ``pna``: PyG's ``DegreeScalerAggregation``
   over mean, min, max and std with the identity, amplification and
   attenuation scalers; ``pyg-gru``: PyG's padded ``GRUAggregation`` (edges
@@ -71,12 +73,16 @@ TASKS = {
              lambda v: float(1 + sum(b <= a for a, b in zip(v, v[1:])))),
 }
 ORDER_TASKS = ('first', 'runs')
-AGGRS = ['gru-sorted', 'gru-random', 'gru-id', 'mean', 'sum', 'max', 'pna',
-         'pyg-gru']
+AGGRS = ['gru-sorted', 'gru-random', 'gru-id', 'mingru-sorted', 'mingru-id',
+         'mean', 'sum', 'max', 'pna', 'pyg-gru']
+SORTED = ('gru-sorted', 'mingru-sorted', 'pyg-gru')  # Read sorted by value.
+ID_ORDER = ('gru-id', 'mingru-id')  # Read in id order (the order tasks).
 AGGR_NAMES = {
     'gru-sorted': 'GRU, sorted by value',
     'gru-random': 'GRU, random orders (8 at test)',
     'gru-id': 'GRU, id order',
+    'mingru-sorted': 'MinGRU, sorted by value',
+    'mingru-id': 'MinGRU, id order',
     'mean': 'mean',
     'sum': 'sum',
     'max': 'max',
@@ -128,7 +134,7 @@ def edges_for(aggr: str, stars: Dict, task: str) -> Tensor:
     r"""The edge order an aggregator reads: by value for the sorted GRUs,
     id order (as generated) otherwise; grouped by target either way."""
     edge_index = stars['edge_index']
-    if aggr in ('gru-sorted', 'pyg-gru') and task not in ORDER_TASKS:
+    if aggr in SORTED and task not in ORDER_TASKS:
         key = edge_index[1] * NUM_VALUES + stars['value']
         edge_index = edge_index[:, torch.sort(key, stable=True).indices]
     return edge_index
@@ -147,9 +153,11 @@ def make_aggr(name: str, hidden: int, train_degree: Tensor,
     )
     from torch_geometric.nn.aggr import GRUAggregation as PyGGRU
 
-    from torch_geometric_gru import GRUAggregation
+    from torch_geometric_gru import GRUAggregation, MinGRUAggregation
     if name in ('gru-sorted', 'gru-id'):
         return GRUAggregation(hidden), hidden
+    if name in ('mingru-sorted', 'mingru-id'):
+        return MinGRUAggregation(hidden, hidden), hidden
     if name == 'gru-random':
         return GRUAggregation(hidden, shuffle=True,
                               num_permutations=num_permutations), hidden
@@ -272,8 +280,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--tasks', nargs='+', default=list(TASKS),
                    choices=list(TASKS), help='target functions')
     p.add_argument('--aggrs', nargs='+', default=AGGRS, choices=AGGRS,
-                   help='aggregators (gru-id runs on the order tasks only, '
-                   'gru-sorted and pyg-gru on the set tasks only)')
+                   help='aggregators (gru-id and mingru-id run on the order '
+                   'tasks only, gru-sorted, mingru-sorted and pyg-gru on the '
+                   'set tasks only)')
     p.add_argument('--seeds', type=int, default=3,
                    help='runs per (task, aggregator); each draws its own '
                    'graphs and weights')
@@ -303,8 +312,8 @@ def parser() -> argparse.ArgumentParser:
 
 def applies(aggr: str, task: str) -> bool:
     if task in ORDER_TASKS:
-        return aggr not in ('gru-sorted', 'pyg-gru')
-    return aggr != 'gru-id'
+        return aggr not in SORTED
+    return aggr not in ID_ORDER
 
 
 def summary(values: List[float], kind: str) -> str:
