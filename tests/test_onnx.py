@@ -73,6 +73,8 @@ MODELS = {
     'GRUGNN': lambda: GRUGNN(F, H, num_layers=2),
     'GRUConv(2 layers, bidirectional, no bias)': lambda: GRUConv(
         F, H, num_layers=2, bidirectional=True, bias=False),
+    # Dropped in-edges are a training-time draw; evaluation reads all:
+    'GRUConv(edge_dropout)': lambda: GRUConv(F, H, edge_dropout=0.5),
 }
 
 
@@ -209,6 +211,15 @@ def test_unsupported_options_raise(make, match):
     x, edge_index = random_graph(7, 20, seed=0)
     with pytest.raises(ValueError, match=match):
         tgo.export(make().eval(), (x, edge_index))
+
+
+@needs_onnx
+def test_training_draws_raise():
+    x, edge_index = random_graph(7, 20, seed=0)
+    for model in (GRUConv(F, H, edge_dropout=0.5),
+                  GRUConv(F, H, shuffle=True)):
+        with pytest.raises(ValueError, match='in training mode'):
+            tgo.export(model.train(), (x, edge_index))
 
 
 @pytest.mark.parametrize('make', [

@@ -304,7 +304,8 @@ def check_exportable(model: torch.nn.Module) -> None:
     models) in evaluation mode, with any number of layers, both
     directions, with or without bias, edge features and an explicit
     :obj:`order`. Not exported: the options that draw or depend on random
-    or per-call host-side plans (:obj:`shuffle` in training,
+    or per-call host-side plans (:obj:`shuffle` and :obj:`edge_dropout` in
+    training,
     :obj:`num_permutations > 1`, :obj:`max_length`), positional encodings,
     :obj:`kernel="cudnn"` and the minGRU cell.
     """
@@ -330,6 +331,9 @@ def check_exportable(model: torch.nn.Module) -> None:
         if module.shuffle and module.training:
             problems.append("shuffle=True in training mode (call "
                             "model.eval())")
+        if module.edge_dropout > 0 and module.training:
+            problems.append(f"edge_dropout={module.edge_dropout} in "
+                            f"training mode (call model.eval())")
         if getattr(module, 'kernel', None) == 'cudnn':
             problems.append("kernel='cudnn' (use kernel='auto' or "
                             "'native')")

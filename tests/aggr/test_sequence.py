@@ -203,3 +203,61 @@ def test_gru_conv_passes_order_options():
         msg = conv.lin(x)[edge_index[0]]
         expected = aggr(msg, edge_index[1], dim_size=5) + conv.lin_root(x)
         assert torch.allclose(conv(x, edge_index), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize('Aggr', [GRUAggregation, MinGRUAggregation])
+def test_edge_dropout_reads_an_ordered_random_subset(Aggr):
+    torch.manual_seed(0)
+    x = torch.randn(6, 4, dtype=torch.double)
+    index = torch.tensor([0, 1, 0, 0, 1, 0])  # Node 0: rows 0, 2, 3, 5.
+    aggr = Aggr(4, 3, edge_dropout=0.5).double()
+    assert 'edge_dropout=0.5' in str(aggr)
+    rows = [0, 2, 3, 5]
+    subsets = [list(c) for k in range(1, 5)
+               for c in itertools.combinations(rows, k)]
+    aggr.eval()  # Evaluation reads every element:
+    candidates = [aggr(x[c], torch.zeros(len(c), dtype=torch.long),
+                       dim_size=1)[0] for c in subsets]
+    assert torch.allclose(aggr(x, index)[0], candidates[-1], atol=1e-12)
+    aggr.train()
+    sizes = []
+    for _ in range(60):
+        out = aggr(x, index)[0]
+        if out.abs().sum() == 0:  # Every element dropped.
+            sizes.append(0)
+            continue
+        match = [len(c) for c, ref in zip(subsets, candidates)
+                 if torch.allclose(out, ref, atol=1e-12)]
+        assert len(match) == 1  # A subset, in the original order.
+        sizes.append(match[0])
+    assert len(set(sizes)) >= 4 and 1.2 < sum(sizes) / len(sizes) < 2.8
+
+
+def test_edge_dropout_rate_and_seeds():
+    # One element per node: a node aggregates to zeros iff it was dropped.
+    n = 20000
+    x = torch.randn(n, 2) + 3
+    aggr = GRUAggregation(2, 2, edge_dropout=0.3)
+    dropped = (aggr(x, torch.arange(n)).abs().sum(1) == 0).float().mean()
+    assert abs(float(dropped) - 0.3) < 0.02
+    # The global generator by default; a private one with a seed:
+    torch.manual_seed(5)
+    a = aggr(x, torch.arange(n))
+    torch.manual_seed(5)
+    assert torch.equal(a, aggr(x, torch.arange(n)))
+    assert not torch.equal(a, aggr(x, torch.arange(n)))
+    seeded = [GRUAggregation(2, 2, edge_dropout=0.3, seed=1) for _ in '12']
+    seeded[1].load_state_dict(seeded[0].state_dict())
+    assert torch.equal(seeded[0](x, torch.arange(n)),
+                       seeded[1](x, torch.arange(n)))
+
+
+def test_edge_dropout_checks():
+    with pytest.raises(ValueError, match=r"'edge_dropout' must be in \[0, 1"):
+        GRUAggregation(4, 3, edge_dropout=1.0)
+    with pytest.raises(ValueError, match=r"'edge_dropout' must be in \[0, 1"):
+        GRUConv(4, 3, edge_dropout=-0.1)
+    with pytest.raises(TypeError, match="'edge_dropout' must be a float"):
+        MinGRUAggregation(4, 3, edge_dropout='0.5')
+    assert str(GRUConv(4, 3, edge_dropout=0.25)) == \
+        'GRUConv(4, 3, edge_dropout=0.25)'

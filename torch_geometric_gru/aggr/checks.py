@@ -36,6 +36,18 @@ def check_order_options(positional_encoding: Optional[str],
                          f"(got {max_length!r})")
 
 
+def check_edge_dropout(edge_dropout: float) -> None:
+    if isinstance(edge_dropout, bool) or \
+            not isinstance(edge_dropout, (int, float)):
+        raise TypeError(f"'edge_dropout' must be a float in [0, 1) "
+                        f"(got {edge_dropout!r})")
+    if not 0.0 <= edge_dropout < 1.0:
+        raise ValueError(f"'edge_dropout' must be in [0, 1): the share of "
+                         f"every sequence's elements dropped in training "
+                         f"(got {edge_dropout!r}); pass e.g. 0.5, or 0.0 "
+                         f"to read every element")
+
+
 def check_call(aggr: Any, x: Tensor, index: Optional[Tensor],
                ptr: Optional[Tensor], args: Tuple,
                kwargs: Dict[str, Any]) -> None:

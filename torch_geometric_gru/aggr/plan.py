@@ -1,7 +1,8 @@
 r"""The plan of one forward of a sequence aggregation: the packed layout
 to read (cached per graph, or traced through the :obj:`pack` operator
 under :func:`torch.compile`), the input row of every packed row, and the
-random orders and subsets of the order options, drawn anew per call."""
+random orders, subsets and dropped elements of the order options, drawn
+anew per call."""
 from typing import Any, NamedTuple, Optional, Tuple
 
 import torch
@@ -35,7 +36,7 @@ def plan(aggr: Any, call: Call) -> Tuple[PackedLayout, Tensor, int]:
     copies = 1 if aggr.training else aggr.num_permutations
     if torch.compiler.is_compiling() and max_num_elements is None and \
             aggr.max_length is None and copies == 1 and not (
-                aggr.shuffle and aggr.training):
+                aggr.training and (aggr.shuffle or aggr.edge_dropout > 0)):
         # Traced: the layout is the output of the `pack` operator,
         # which sorts and checks inside; no cache across calls.
         if dim_size is None:
@@ -65,7 +66,8 @@ def _eager_plan(aggr: Any, call: Call) -> Tuple[PackedLayout, Tensor, int]:
     shuffle = (aggr.shuffle and aggr.training) or copies > 1
     subset = (aggr.max_length is not None
               and layout.num_steps > aggr.max_length)
-    if not shuffle and not subset:
+    drop = aggr.edge_dropout if aggr.training else 0.0
+    if not shuffle and not subset and not drop:
         return layout, src, 1
 
     # A random plan: built anew at every call, from the checked input.
@@ -74,7 +76,7 @@ def _eager_plan(aggr: Any, call: Call) -> Tuple[PackedLayout, Tensor, int]:
     layout, src = random_plan(index, layout.num_nodes, copies, order,
                               max_num_elements,
                               aggr.max_length if subset else None,
-                              shuffle, aggr.generator)
+                              shuffle, aggr.generator, drop)
     if x_index is not None:
         src = x_index.long().index_select(0, src)
     return layout, src, copies

@@ -15,7 +15,11 @@ from torch_geometric_gru._checks import (
     check_index_range,
     check_seed,
 )
-from torch_geometric_gru.aggr.checks import check_call, check_order_options
+from torch_geometric_gru.aggr.checks import (
+    check_call,
+    check_edge_dropout,
+    check_order_options,
+)
 from torch_geometric_gru.aggr.encoding import rank_encoding
 from torch_geometric_gru.aggr.plan import Call, plan
 from torch_geometric_gru.layout.grouping import index_of
@@ -59,13 +63,21 @@ class SequenceAggregation(Aggregation):
             the model for graphs whose hubs make sequences impractically
             long; drawn anew at every forward). (default: :obj:`None`)
         seed (int, optional): If set, :obj:`shuffle`,
-            :obj:`num_permutations` and :obj:`max_length` draw from a
+            :obj:`num_permutations`, :obj:`max_length` and
+            :obj:`edge_dropout` draw from a
             private generator with this seed (on the CPU, so a seed gives
             the same draws on every device), and every copy of the layer
             (e.g. in each DataLoader worker) repeats the same draws. By
             default they draw from PyTorch's global generator, so that
             :func:`torch.manual_seed` reproduces them and DataLoader workers
             draw differently. (default: :obj:`None`)
+        edge_dropout (float, optional): In training, every forward drops
+            each element (in-edge) of every sequence with this
+            probability, drawn anew per call; the others are read in
+            their order. Evaluation reads every element. A regulariser
+            (DropEdge, inside the sequence): the recurrence cannot fit
+            the exact neighbourhoods of the training nodes.
+            (default: :obj:`0.0`)
     """
     #: Whether :meth:`aggregate_layout` takes an :obj:`x_weight` to fold
     #: into its own input projection (else :meth:`forward` applies it).
@@ -80,12 +92,14 @@ class SequenceAggregation(Aggregation):
         num_permutations: int = 1,
         max_length: Optional[int] = None,
         seed: Optional[int] = None,
+        edge_dropout: float = 0.0,
     ):
         super().__init__()
         check_order_options(positional_encoding, num_permutations,
                             max_length, in_channels)
         check_bool('shuffle', shuffle)
         check_seed(seed)
+        check_edge_dropout(edge_dropout)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.positional_encoding = positional_encoding
@@ -93,6 +107,7 @@ class SequenceAggregation(Aggregation):
         self.num_permutations = num_permutations
         self.max_length = max_length
         self.seed = seed
+        self.edge_dropout = float(edge_dropout)
         self.generator: Optional[torch.Generator] = None
         if seed is not None:
             self.generator = torch.Generator().manual_seed(seed)
@@ -258,6 +273,8 @@ class SequenceAggregation(Aggregation):
             args.append(f'num_permutations={self.num_permutations}')
         if self.max_length is not None:
             args.append(f'max_length={self.max_length}')
+        if self.edge_dropout > 0:
+            args.append(f'edge_dropout={self.edge_dropout}')
         return args
 
     def __repr__(self) -> str:

@@ -112,8 +112,12 @@ class GRUConv(MessagePassing):
         max_length (int, optional): Read a random subset of at most this
             many in-edges per node (an opt-in change of the model for
             graphs with huge hubs). (default: :obj:`None`)
-        seed (int, optional): Seeds the random orders and subsets.
-            (default: :obj:`None`)
+        seed (int, optional): Seeds the random orders, subsets and
+            dropped in-edges. (default: :obj:`None`)
+        edge_dropout (float, optional): In training, every forward drops
+            each in-edge from the GRU's sequences with this probability
+            (see :class:`~torch_geometric_gru.aggr.sequence.
+            SequenceAggregation`). (default: :obj:`0.0`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -145,6 +149,7 @@ class GRUConv(MessagePassing):
         num_permutations: int = 1,
         max_length: Optional[int] = None,
         seed: Optional[int] = None,
+        edge_dropout: float = 0.0,
         **kwargs,
     ):
         check_conv_options(in_channels, out_channels, edge_dim, kwargs)
@@ -152,7 +157,8 @@ class GRUConv(MessagePassing):
             cell, out_channels, num_layers, bidirectional, dropout, bias,
             kernel, checkpoint, positional_encoding=positional_encoding,
             shuffle=shuffle, num_permutations=num_permutations,
-            max_length=max_length, seed=seed), **kwargs)
+            max_length=max_length, seed=seed, edge_dropout=edge_dropout),
+            **kwargs)
         self.cell = cell
         self.in_channels = in_channels  # An int unless bipartite, as PyG.
         if isinstance(in_channels, int):

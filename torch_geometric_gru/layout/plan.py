@@ -1,5 +1,6 @@
-r"""Order inside the aggregation: random orders, random subsets and
-positional encodings of each element's rank in its node's sequence."""
+r"""Order inside the aggregation: random orders, random subsets, dropped
+elements and positional encodings of each element's rank in its node's
+sequence."""
 from typing import Optional, Tuple
 
 import torch
@@ -42,12 +43,13 @@ def random_plan(index: Tensor, num_nodes: int, copies: int,
                 order: Optional[Tensor], max_num_elements: Optional[int],
                 max_length: Optional[int], shuffle: bool,
                 generator: Optional[torch.Generator],
-                ) -> Tuple[PackedLayout, Tensor]:
+                drop: float = 0.0) -> Tuple[PackedLayout, Tensor]:
     r"""The layout of a random reading of the elements (grouped by
     :obj:`index`, sorted by :obj:`order` within each group): :obj:`copies`
     copies of every group (groups :obj:`k * num_nodes + i`), each cut to
-    its first :obj:`max_num_elements` elements, then to a random subset of
-    at most :obj:`max_length`, then read in a random order if
+    its first :obj:`max_num_elements` elements, each element then dropped
+    with probability :obj:`drop`, the rest cut to a random subset of at
+    most :obj:`max_length`, then read in a random order if
     :obj:`shuffle`. Returns the layout and the element each packed row
     reads."""
     elements, groups = replicate(index.long(), num_nodes, copies)
@@ -61,6 +63,8 @@ def random_plan(index: Tensor, num_nodes: int, copies: int,
 
     if max_num_elements is not None:  # The first ones, then a subset.
         select(keep_first(groups, num_groups, max_num_elements, key))
+    if drop > 0:
+        select(random_keys(groups.numel(), generator, groups.device) >= drop)
     if max_length is not None:
         select(random_subset(groups, num_groups, max_length, generator))
     if shuffle:

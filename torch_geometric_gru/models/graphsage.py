@@ -14,7 +14,7 @@ from torch_geometric_gru.models.ordered import _OrderedGNN
 
 # Options of GRUAggregation that neither GraphSAGE nor SAGEConv takes.
 _AGGR_ONLY = {'kernel', 'bidirectional', 'positional_encoding', 'shuffle',
-              'num_permutations', 'max_length', 'seed'}
+              'num_permutations', 'max_length', 'seed', 'edge_dropout'}
 
 
 class _OrderedSAGEConv(SAGEConv):
