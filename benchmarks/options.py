@@ -1,6 +1,7 @@
 r"""What the accuracy benchmarks share: the neighbour orders they can read,
 the command-line options of the GRU layers, and the model names."""
 import argparse
+import ast
 import os
 import os.path as osp
 import re
@@ -175,3 +176,23 @@ def fmt_accuracy(values: Sequence[float]) -> str:
     if t.numel() == 1:
         return f'{float(t[0]):.1f}'
     return f'{float(t.mean()):.1f} ± {float(t.std()):.1f}'
+
+
+def parse_option(text: str):
+    name, sep, value = text.partition('=')
+    if not sep:
+        raise argparse.ArgumentTypeError(
+            f"'--option' takes name=value (got {text!r})")
+    try:
+        value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pass  # A bare string, e.g. kernel=native.
+    return name, value
+
+
+def add_conv_option(p: argparse.ArgumentParser, help: str) -> None:
+    r"""Adds the repeatable :obj:`--option NAME=VALUE` (a Python literal,
+    or a bare string): keyword arguments of the layers a script builds, so
+    that candidate settings are measured without editing the package."""
+    p.add_argument('--option', type=parse_option, action='append',
+                   default=[], metavar='NAME=VALUE', help=help)

@@ -75,6 +75,8 @@ MODELS = {
         F, H, num_layers=2, bidirectional=True, bias=False),
     # Dropped in-edges are a training-time draw; evaluation reads all:
     'GRUConv(edge_dropout)': lambda: GRUConv(F, H, edge_dropout=0.5),
+    'GRUConv(add_mean, bidirectional)': lambda: GRUConv(
+        F, H, add_mean=True, bidirectional=True),
 }
 
 

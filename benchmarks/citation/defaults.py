@@ -19,7 +19,6 @@ defaults are measured without editing the package. Prints one Markdown
 row: ``| conv | options | val | test (best val) | test (last epoch) |``.
 """
 import argparse
-import ast
 import json
 import os
 import os.path as osp
@@ -37,7 +36,7 @@ import torch_geometric.transforms as T  # noqa: E402
 from torch_geometric.nn import GCNConv, SAGEConv  # noqa: E402
 
 from datasets import PLANETOID, load_dataset  # noqa: E402
-from options import fmt_accuracy  # noqa: E402
+from options import add_conv_option, fmt_accuracy  # noqa: E402
 
 from torch_geometric_gru import GRUConv  # noqa: E402
 
@@ -57,17 +56,32 @@ class CandidateConv(GRUConv):
     * :obj:`mean_residual`: adds the mean of the messages to the GRU's
       final state;
     * :obj:`message_dropout`: dropout on every message (per edge) in
-      training.
+      training;
+    * :obj:`zero_bias`: the GRU's biases start at zero (PyTorch draws them
+      like its weights);
+    * :obj:`mean_full`: the mean of :obj:`mean_residual` reads every
+      in-edge, also those :obj:`edge_dropout` drops from the GRU's
+      sequences;
+    * :obj:`rezero`: the GRU's state is scaled by a learned per-channel
+      factor that starts at zero (ReZero), so that the layer starts as
+      the root term plus the mean (with :obj:`mean_residual`).
     """
     def __init__(self, *args, update_bias=None, orthogonal=False,
                  edge_dropout=0.0, mean_residual=False,
-                 message_dropout=0.0, **kwargs):
+                 message_dropout=0.0, zero_bias=False, mean_full=False,
+                 rezero=False, **kwargs):
         self._update_bias = update_bias
         self._orthogonal = orthogonal
+        self._zero_bias = zero_bias
         super().__init__(*args, **kwargs)
         self.edge_dropout = edge_dropout
         self.mean_residual = mean_residual
         self.message_dropout = message_dropout
+        self.mean_full = mean_full
+        self.gru_scale = None
+        if rezero:
+            self.gru_scale = torch.nn.Parameter(
+                torch.zeros(self.out_channels))
 
     def reset_parameters(self):
         super().reset_parameters()
@@ -76,6 +90,9 @@ class CandidateConv(GRUConv):
             return
         H = gru.hidden_size
         with torch.no_grad():
+            if self._zero_bias:
+                gru.bias_ih_l0.zero_()
+                gru.bias_hh_l0.zero_()
             if self._orthogonal:
                 for k in range(3):
                     torch.nn.init.orthogonal_(
@@ -85,6 +102,7 @@ class CandidateConv(GRUConv):
                 gru.bias_hh_l0[H:2 * H].zero_()
 
     def forward(self, x, edge_index):
+        full_edge_index = edge_index
         if self.training and self.edge_dropout > 0:
             keep = torch.rand(edge_index.size(1)) >= self.edge_dropout
             edge_index = edge_index[:, keep]
@@ -98,7 +116,16 @@ class CandidateConv(GRUConv):
                 out = out + self.bias
         else:
             out = super().forward(x, edge_index)
+        if self.gru_scale is not None:  # Scales the GRU's state alone.
+            rest = 0
+            if self.lin_root is not None:
+                rest = self.lin_root(x)
+            if self.bias is not None:
+                rest = rest + self.bias
+            out = rest + self.gru_scale * (out - rest)
         if self.mean_residual:
+            if self.mean_full:
+                edge_index = full_edge_index
             h = self.lin(x)
             mean = torch_geometric.utils.scatter(
                 h[edge_index[0]], edge_index[1], 0, x.size(0), 'mean')
@@ -142,18 +169,6 @@ class Net(torch.nn.Module):
         return self.conv2(x, edge_index)
 
 
-def parse_option(text: str):
-    name, sep, value = text.partition('=')
-    if not sep:
-        raise argparse.ArgumentTypeError(
-            f"'--option' takes name=value (got {text!r})")
-    try:
-        value = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        pass  # A bare string, e.g. kernel=native.
-    return name, value
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--dataset', default='Cora', choices=PLANETOID)
@@ -161,9 +176,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--seeds', type=int, default=10,
                    help='runs with seeds 0, 1, ... (default: 10)')
     p.add_argument('--epochs', type=int, default=200)
-    p.add_argument('--option', type=parse_option, action='append',
-                   default=[], metavar='NAME=VALUE',
-                   help='a keyword argument of both conv layers')
+    add_conv_option(p, 'a keyword argument of both conv layers')
     p.add_argument('--root', default=None,
                    help='folder holding <dataset>/raw (see datasets.py)')
     p.add_argument('--out', default=None, help='write the results (JSON)')

@@ -61,6 +61,7 @@ from tqdm import tqdm  # noqa: E402
 
 from datasets import load_dataset  # noqa: E402
 from options import (  # noqa: E402
+    add_conv_option,
     add_device,
     add_threads,
     description,
@@ -114,7 +115,7 @@ def roc_auc(score: Tensor, y: Tensor) -> float:
 class Aggregate(torch.nn.Module):
     r"""The neighbourhood aggregation of one block, :math:`d \to d`."""
     def __init__(self, name: str, dim: int, num_permutations: int,
-                 bidirectional: bool = False):
+                 bidirectional: bool = False, options: Dict = None):
         super().__init__()
         from torch_geometric.nn import GATConv, GCNConv
         from torch_geometric.nn.aggr import MultiAggregation
@@ -126,7 +127,7 @@ class Aggregate(torch.nn.Module):
             self.op = GRUConv(dim, dim, root_weight=False, bias=False,
                               bidirectional=bidirectional, shuffle=shuffle,
                               num_permutations=num_permutations
-                              if shuffle else 1)
+                              if shuffle else 1, **(options or {}))
         elif name == 'gcn':
             self.op = GCNConv(dim, dim, bias=False)
         elif name == 'gat-sep':
@@ -151,10 +152,12 @@ class Aggregate(torch.nn.Module):
 
 class Block(torch.nn.Module):
     def __init__(self, name: str, dim: int, dropout: float,
-                 num_permutations: int, bidirectional: bool = False):
+                 num_permutations: int, bidirectional: bool = False,
+                 options: Dict = None):
         super().__init__()
         self.norm = torch.nn.LayerNorm(dim)
-        self.aggr = Aggregate(name, dim, num_permutations, bidirectional)
+        self.aggr = Aggregate(name, dim, num_permutations, bidirectional,
+                              options)
         self.lin1 = torch.nn.Linear(2 * dim, dim)
         self.lin2 = torch.nn.Linear(dim, dim)
         self.dropout = dropout
@@ -170,11 +173,12 @@ class Block(torch.nn.Module):
 class Net(torch.nn.Module):
     def __init__(self, name: str, in_channels: int, dim: int, layers: int,
                  dropout: float, num_permutations: int,
-                 bidirectional: bool = False):
+                 bidirectional: bool = False, options: Dict = None):
         super().__init__()
         self.input = torch.nn.Linear(in_channels, dim)
         self.blocks = torch.nn.ModuleList([
-            Block(name, dim, dropout, num_permutations, bidirectional)
+            Block(name, dim, dropout, num_permutations, bidirectional,
+                  options)
             for _ in range(layers)
         ])
         self.norm = torch.nn.LayerNorm(dim)
@@ -235,7 +239,7 @@ def run_split(name: str, data, edge_index: Tensor, split: int,
     torch.manual_seed(args.seed + split)
     model = Net(name, data.num_features, args.hidden, args.layers,
                 args.dropout, args.num_permutations,
-                args.bidirectional).to(data.x.device)
+                args.bidirectional, dict(args.option)).to(data.x.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     y = data.y.float()
     loader = None
@@ -285,6 +289,7 @@ def parser() -> argparse.ArgumentParser:
                    help='dropout in the input and the feed-forward layers')
     p.add_argument('--num-permutations', type=int, default=4,
                    help='random orders averaged at test by gru-shuffle')
+    add_conv_option(p, "a keyword argument of the GRU models' GRUConv")
     p.add_argument('--bidirectional', action='store_true',
                    help='the GRU models read every neighbourhood in both '
                    'directions')
@@ -354,12 +359,17 @@ def check_batching(args: argparse.Namespace) -> None:
                          f'{len(args.num_neighbors)}')
 
 
+def options_text(args: argparse.Namespace) -> str:
+    return ''.join(f', {k}={v!r}' for k, v in args.option)
+
+
 def table(args: argparse.Namespace, results: Dict[str, Dict]) -> str:
     lines = [
         f'{args.dataset}, {plural(len(args.splits), "split")}, '
         f'{args.epochs} epochs, {args.layers} blocks of {args.hidden}, '
         f'lr {args.lr}{", bidirectional GRU" if args.bidirectional else ""}'
-        f', {training(args)}. ROC-AUC (%), chosen on validation.', '',
+        f'{options_text(args)}, {training(args)}. ROC-AUC (%), chosen on '
+        f'validation.', '',
         '| model | validation | test | s / epoch | steps / epoch |',
         '|---|---|---|---|---|'
     ]

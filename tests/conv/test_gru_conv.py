@@ -20,6 +20,10 @@ def conv_reference(conv, x, edge_index, edge_attr=None):
     out = gru_reference(conv.aggr_module.gru, msg, edge_index[1], num_dst)
     if conv.lin_out is not None:
         out = conv.lin_out(out)
+    if conv.add_mean:  # Node by node, zeros without in-edges.
+        out = out + torch.stack([
+            msg[edge_index[1] == i].mean(0) if (edge_index[1] == i).any()
+            else msg.new_zeros(msg.size(1)) for i in range(num_dst)])
     if conv.lin_root is not None:
         out = out + conv.lin_root(x_dst)
     if conv.bias is not None:
@@ -50,14 +54,16 @@ def _check(conv, x, edge_index, edge_attr=None, atol=1e-10):
 @pytest.mark.parametrize('num_layers,bidirectional', [(1, False), (2, False),
                                                       (1, True)])
 @pytest.mark.parametrize('root_weight,bias', [(True, True), (False, False)])
+@pytest.mark.parametrize('add_mean', [False, True])
 def test_matches_reference(device, num_layers, bidirectional, root_weight,
-                           bias):
+                           bias, add_mean):
     torch.manual_seed(0)
     edge_index = hub_graph().to(device)
     x = torch.randn(12, 5, dtype=torch.double, device=device,
                     requires_grad=True)
     conv = GRUConv(5, 8, root_weight=root_weight, bias=bias,
-                   num_layers=num_layers, bidirectional=bidirectional)
+                   num_layers=num_layers, bidirectional=bidirectional,
+                   add_mean=add_mean)
     conv = conv.double().to(device)
     out = _check(conv, x, edge_index)
     assert out.shape == (12, 8)
@@ -71,6 +77,26 @@ def test_edge_features():
     conv = GRUConv(5, 8, edge_dim=3).double()
     _check(conv, x, edge_index, edge_attr)
     assert str(conv) == 'GRUConv(5, 8, edge_dim=3)'
+    conv = GRUConv(5, 8, edge_dim=3, add_mean=True, cell='mingru').double()
+    _check_mingru_mean(conv, x, edge_index, edge_attr)
+
+
+def _check_mingru_mean(conv, x, edge_index, edge_attr=None):
+    # cell='mingru': the mean term beside a MinGRU state, which the
+    # same conv without the mean computes.
+    out = conv(x, edge_index, edge_attr)
+    conv.add_mean = False
+    without = conv(x, edge_index, edge_attr)
+    conv.add_mean = True
+    msg = conv.lin(x)[edge_index[0]]
+    if edge_attr is not None:
+        msg = msg + conv.lin_edge(edge_attr)
+    mean = torch.stack([msg[edge_index[1] == i].mean(0)
+                        if (edge_index[1] == i).any()
+                        else msg.new_zeros(msg.size(1))
+                        for i in range(x.size(0))])
+    assert torch.allclose(out, without + mean, atol=1e-10)
+    assert 'add_mean=True' in str(conv)
 
 
 def test_bipartite():

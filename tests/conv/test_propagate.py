@@ -132,6 +132,11 @@ def test_propagate_path_equals_the_hoisted_path():
         (GRUConv((5, 3), 8), ((x, x_dst), edge_index), {}),
         (GRUConv(5, 8, bidirectional=True, num_layers=2), (x, edge_index),
          {}),
+        (GRUConv(5, 8, add_mean=True, bidirectional=True), (x, edge_index),
+         {}),
+        (GRUConv(5, 8, add_mean=True, edge_dim=2), (x, edge_index),
+         dict(edge_attr=edge_attr)),
+        (GRUConv(5, 8, add_mean=True, cell='mingru'), (x, edge_index), {}),
     ]
     for conv, args, kwargs in cases:
         conv = conv.double()

@@ -8,7 +8,9 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
+from torch_geometric.utils import scatter
 
+from torch_geometric_gru._checks import check_bool
 from torch_geometric_gru.conv.inputs import conv_aggregation, conv_inputs
 from torch_geometric_gru.conv.paths import (
     NO_DECOMPOSED,
@@ -31,7 +33,9 @@ class GRUConv(MessagePassing):
         \; (+ \, \mathbf{W}_e \mathbf{e}_{j, i}) \\
         \mathbf{x}^{\prime}_i &= \mathbf{W}_{root} \mathbf{x}_i +
         \mathrm{GRU}\left(\mathbf{m}_{j_1 \to i}, \ldots,
-        \mathbf{m}_{j_{\deg(i)} \to i}\right) + \mathbf{b}
+        \mathbf{m}_{j_{\deg(i)} \to i}\right)
+        \; \left(+ \, \mathrm{mean}_{j} \, \mathbf{m}_{j \to i}\right)
+        + \mathbf{b}
 
     where the GRU's output is its final hidden state (exactly, see
     :class:`~torch_geometric_gru.GRUAggregation`), :math:`j_1, j_2, \ldots`
@@ -118,6 +122,10 @@ class GRUConv(MessagePassing):
             each in-edge from the GRU's sequences with this probability
             (see :class:`~torch_geometric_gru.aggr.sequence.
             SequenceAggregation`). (default: :obj:`0.0`)
+        add_mean (bool, optional): If set to :obj:`True`, the mean of the
+            messages (of every in-edge) is added to the GRU's final state,
+            so that the GRU refines the mean with what the order adds
+            instead of replacing it. (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -150,9 +158,11 @@ class GRUConv(MessagePassing):
         max_length: Optional[int] = None,
         seed: Optional[int] = None,
         edge_dropout: float = 0.0,
+        add_mean: bool = False,
         **kwargs,
     ):
         check_conv_options(in_channels, out_channels, edge_dim, kwargs)
+        check_bool('add_mean', add_mean)
         super().__init__(aggr=conv_aggregation(
             cell, out_channels, num_layers, bidirectional, dropout, bias,
             kernel, checkpoint, positional_encoding=positional_encoding,
@@ -168,6 +178,7 @@ class GRUConv(MessagePassing):
         self.root_weight = root_weight
         self.num_layers = num_layers
         self.bidirectional = bidirectional
+        self.add_mean = bool(add_mean)
         self.lin = Linear(in_channels[0], out_channels, bias=False)
         self.lin_edge = None
         if edge_dim is not None:
@@ -243,18 +254,20 @@ class GRUConv(MessagePassing):
             # Node messages W x_j, read by every out-edge: projected once
             # per node; W goes to the aggregation where it may, which folds
             # it into its GRU's input projection where that costs less.
-            fold = plain_linear(self.lin)
+            fold = plain_linear(self.lin) and not self.add_mean
+            h = x_src if fold else self.lin(x_src)
             out = self.aggr_module(
-                x_src if fold else self.lin(x_src), dst,
-                dim_size=inp.num_dst, x_index=src, validate=False,
+                h, dst, dim_size=inp.num_dst, x_index=src, validate=False,
                 order=order, x_weight=self.lin.weight if fold else None)
+            out = self.neighbourhood(
+                out, h.index_select(0, src) if self.add_mean else None, dst,
+                inp.num_dst)
         else:
             msg = self.message(self.lin(x_src).index_select(0, src),
                                edge_emb, edge_weight)
             out = self.aggr_module(msg, dst, dim_size=inp.num_dst,
                                    validate=False, order=order)
-        if self.lin_out is not None:
-            out = self.lin_out(out)
+            out = self.neighbourhood(out, msg, dst, inp.num_dst)
         if self.lin_root is not None:
             out = out + self.lin_root(x_dst)
         if self.bias is not None:
@@ -272,8 +285,21 @@ class GRUConv(MessagePassing):
     def aggregate(self, inputs: Tensor, index: Tensor,
                   ptr: OptTensor = None, dim_size: Optional[int] = None,
                   edge_order: OptTensor = None) -> Tensor:
-        return self.aggr_module(inputs, index, ptr=ptr, dim_size=dim_size,
-                                validate=False, order=edge_order)
+        out = self.aggr_module(inputs, index, ptr=ptr, dim_size=dim_size,
+                               validate=False, order=edge_order)
+        return self.neighbourhood(out, inputs, index, dim_size)
+
+    def neighbourhood(self, out: Tensor, msg: OptTensor, index: Tensor,
+                      dim_size: Optional[int]) -> Tensor:
+        r"""What the neighbours of every node contribute: the GRU's final
+        state :obj:`out` (both directions mapped back to
+        :obj:`out_channels`), plus the mean of the messages :obj:`msg` if
+        :obj:`add_mean`."""
+        if self.lin_out is not None:
+            out = self.lin_out(out)
+        if msg is not None and self.add_mean:
+            out = out + scatter(msg, index, 0, dim_size, reduce='mean')
+        return out
 
     def __repr__(self) -> str:
         return conv_repr(self)

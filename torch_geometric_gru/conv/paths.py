@@ -103,5 +103,7 @@ def conv_repr(conv: MessagePassing) -> str:
         args.append(f'kernel={conv.aggr_module.kernel!r}')
     if getattr(conv.aggr_module, 'checkpoint', False):
         args.append('checkpoint=True')
+    if conv.add_mean:
+        args.append('add_mean=True')
     args += SequenceAggregation.extra_repr_args(conv.aggr_module)
     return f'{conv.__class__.__name__}({", ".join(args)})'
