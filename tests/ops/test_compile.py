@@ -119,3 +119,29 @@ def test_compiled_range_error_names_the_edge_index(row, name):
         compiled(x, edge_index)
     with pytest.raises(ValueError, match=rf"'edge_index\[{row}\]'"):
         compiled(x, edge_index)
+
+
+@pytest.mark.parametrize('cell', ['gru', 'mingru'])
+def test_edge_dropout_compiles_in_one_graph(cell):
+    # In training, the dropped in-edges are drawn inside the graph; the
+    # compiled layer reads exactly the in-edges that the same draw keeps.
+    # (The minGRU cell's scan runs eagerly: a graph break, not one graph.)
+    torch.manual_seed(0)
+    conv = GRUConv(16, 8, edge_dropout=0.5, cell=cell).train()
+    x, edge_index = _graph(30, 120)
+    torch._dynamo.reset()
+    compiled = torch.compile(conv, fullgraph=cell == 'gru', dynamic=True,
+                             backend='aot_eager')
+    torch.manual_seed(3)
+    out = compiled(x, edge_index)
+    torch.manual_seed(3)
+    keep = torch.rand(120) >= 0.5
+    assert 30 < int(keep.sum()) < 90
+    expected = conv.eval()(x, edge_index[:, keep])  # Reads every edge given.
+    conv.train()
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    params = list(conv.parameters())
+    got = torch.autograd.grad(out.square().sum(), params)
+    want = torch.autograd.grad(expected.square().sum(), params)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)

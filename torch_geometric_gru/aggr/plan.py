@@ -3,7 +3,7 @@ to read (cached per graph, or traced through the :obj:`pack` operator
 under :func:`torch.compile`), the input row of every packed row, and the
 random orders, subsets and dropped elements of the order options, drawn
 anew per call."""
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor
@@ -27,16 +27,27 @@ class Call(NamedTuple):
     order: Optional[Tensor]
 
 
-def plan(aggr: Any, call: Call) -> Tuple[PackedLayout, Tensor, int]:
-    r"""Returns the layout to read, the row of :obj:`x` that each packed
-    row reads, and the number of copies of every node (random orders to
-    average over)."""
+class Plan(NamedTuple):
+    r"""What one forward reads: the layout, the row of :obj:`x` that each
+    packed row reads, the number of copies of every node (random orders to
+    average over), and the number of leading nodes of the layout that are
+    the output (the rest read dropped elements; :obj:`None`: all)."""
+    layout: Union[PackedLayout, LayoutParts]
+    src: Tensor
+    copies: int = 1
+    num_out: Optional[int] = None
+
+
+def plan(aggr: Any, call: Call) -> Plan:
+    r"""Returns the :class:`Plan` of :obj:`call`."""
     x, index, ptr, dim_size, max_num_elements, x_index, _, order = call
     num_elements = x.size(0) if x_index is None else x_index.numel()
     copies = 1 if aggr.training else aggr.num_permutations
+    drop = aggr.edge_dropout if aggr.training else 0.0
     if torch.compiler.is_compiling() and max_num_elements is None and \
             aggr.max_length is None and copies == 1 and not (
-                aggr.training and (aggr.shuffle or aggr.edge_dropout > 0)):
+                aggr.training and aggr.shuffle) and not (
+                    drop > 0 and aggr.generator is not None):
         # Traced: the layout is the output of the `pack` operator,
         # which sorts and checks inside; no cache across calls.
         if dim_size is None:
@@ -46,14 +57,23 @@ def plan(aggr: Any, call: Call) -> Tuple[PackedLayout, Tensor, int]:
                 f"from the values of 'index' while tracing)")
         if index is None:
             index = index_of(ptr, num_elements)
+        num_out = None
+        if drop > 0:
+            # Static shapes: every dropped element becomes the only
+            # element of a node of its own, after the real ones, whose
+            # state is not returned.
+            keep = torch.rand(num_elements, device=index.device) >= drop
+            extra = torch.arange(num_elements, device=index.device)
+            index = torch.where(keep, index.long(), dim_size + extra)
+            dim_size, num_out = dim_size + num_elements, dim_size
         parts, src = pack_layout(index, dim_size, order, x_index,
                                  x.size(0))
-        return LayoutParts(*parts), src, 1
+        return Plan(LayoutParts(*parts), src, 1, num_out)
     return _eager_plan(aggr, call)
 
 
 @torch.compiler.disable
-def _eager_plan(aggr: Any, call: Call) -> Tuple[PackedLayout, Tensor, int]:
+def _eager_plan(aggr: Any, call: Call) -> Plan:
     # Cached layouts, truncation and random orders and subsets: built
     # eagerly (a graph break under torch.compile).
     x, index, ptr, dim_size, max_num_elements, x_index, validate, order = \
@@ -68,7 +88,7 @@ def _eager_plan(aggr: Any, call: Call) -> Tuple[PackedLayout, Tensor, int]:
               and layout.num_steps > aggr.max_length)
     drop = aggr.edge_dropout if aggr.training else 0.0
     if not shuffle and not subset and not drop:
-        return layout, src, 1
+        return Plan(layout, src)
 
     # A random plan: built anew at every call, from the checked input.
     if index is None:
@@ -79,4 +99,4 @@ def _eager_plan(aggr: Any, call: Call) -> Tuple[PackedLayout, Tensor, int]:
                               shuffle, aggr.generator, drop)
     if x_index is not None:
         src = x_index.long().index_select(0, src)
-    return layout, src, copies
+    return Plan(layout, src, copies)

@@ -220,7 +220,7 @@ class SequenceAggregation(Aggregation):
                                     None if x_weight is None else
                                     x_weight.to(dtype or x_weight.dtype))
         check_dtype('x', x, dtype)
-        layout, src, copies = plan(self, Call(
+        layout, src, copies, num_out = plan(self, Call(
             x, index, ptr, dim_size, max_num_elements, x_index, validate,
             order))
         if self.positional_encoding is not None:
@@ -230,6 +230,8 @@ class SequenceAggregation(Aggregation):
             out = self.aggregate_layout(x, src, layout)
         else:
             out = self.aggregate_layout(x, src, layout, x_weight=x_weight)
+        if num_out is not None:
+            out = out[:num_out]
         if copies > 1:
             out = out.view(copies, -1, out.size(-1)).mean(0)
         return out
