@@ -76,8 +76,11 @@ class SequenceAggregation(Aggregation):
             probability, drawn anew per call; the others are read in
             their order. Evaluation reads every element. A regulariser
             (DropEdge, inside the sequence): the recurrence cannot fit
-            the exact neighbourhoods of the training nodes.
-            (default: :obj:`0.0`)
+            the exact neighbourhoods of the training nodes. Under
+            :func:`torch.compile` the draw is part of the graph (from the
+            global generator, on the layer's device), except with
+            :obj:`seed`, whose private generator runs eagerly (a graph
+            break). (default: :obj:`0.0`)
     """
     #: Whether :meth:`aggregate_layout` takes an :obj:`x_weight` to fold
     #: into its own input projection (else :meth:`forward` applies it).
