@@ -39,7 +39,7 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
@@ -51,6 +51,7 @@ from torch import Tensor  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from options import (  # noqa: E402
+    add_conv_option,
     add_threads,
     description,
     plural,
@@ -144,7 +145,8 @@ def edges_for(aggr: str, stars: Dict, task: str) -> Tensor:
 
 
 def make_aggr(name: str, hidden: int, train_degree: Tensor,
-              num_permutations: int):
+              num_permutations: int, options: Optional[Dict] = None):
+    options = options or {}
     from torch_geometric.nn.aggr import (
         DegreeScalerAggregation,
         MaxAggregation,
@@ -155,12 +157,13 @@ def make_aggr(name: str, hidden: int, train_degree: Tensor,
 
     from torch_geometric_gru import GRUAggregation, MinGRUAggregation
     if name in ('gru-sorted', 'gru-id'):
-        return GRUAggregation(hidden), hidden
+        return GRUAggregation(hidden, **options), hidden
     if name in ('mingru-sorted', 'mingru-id'):
-        return MinGRUAggregation(hidden, hidden), hidden
+        return MinGRUAggregation(hidden, hidden, **options), hidden
     if name == 'gru-random':
         return GRUAggregation(hidden, shuffle=True,
-                              num_permutations=num_permutations), hidden
+                              num_permutations=num_permutations,
+                              **options), hidden
     if name == 'pyg-gru':
         return PyGGRU(hidden, hidden), hidden
     if name == 'mean':
@@ -214,7 +217,7 @@ def run_once(aggr_name: str, task: str, splits: Dict, args,
     torch.manual_seed(seed)
     aggr, aggr_out = make_aggr(aggr_name, args.hidden,
                                splits['train']['degree'],
-                               args.num_permutations)
+                               args.num_permutations, dict(args.option))
     model = StarModel(aggr, aggr_out, args.hidden,
                       NUM_VALUES if kind == 'classification' else 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -279,6 +282,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description(__doc__))
     p.add_argument('--tasks', nargs='+', default=list(TASKS),
                    choices=list(TASKS), help='target functions')
+    add_conv_option(p, "a keyword argument of this package's "
+                       "aggregations (gru-*, mingru-*)")
     p.add_argument('--aggrs', nargs='+', default=AGGRS, choices=AGGRS,
                    help='aggregators (gru-id and mingru-id run on the order '
                    'tasks only, gru-sorted, mingru-sorted and pyg-gru on the '
@@ -332,7 +337,8 @@ def render(results: Dict, args) -> str:
         f'{args.epochs} epochs, train/val/test degree 3..8, extrapolation '
         f'degree {args.ood_degrees[0]}..{args.ood_degrees[1]}. '
         'Classification: accuracy (%); regression: MSE / variance of the '
-        'targets (lower is better).', ''
+        'targets (lower is better).'
+        + ''.join(f' Option {k}={v!r}.' for k, v in args.option), ''
     ]
     for split, title in (('test', 'degree 3..8'),
                          ('test_ood', 'extrapolation')):
