@@ -120,8 +120,8 @@ class GRUConv(MessagePassing):
             dropped in-edges. (default: :obj:`None`)
         edge_dropout (float, optional): In training, every forward drops
             each in-edge from the GRU's sequences with this probability
-            (see :class:`~torch_geometric_gru.aggr.sequence.
-            SequenceAggregation`). (default: :obj:`0.0`)
+            (see :class:`~torch_geometric_gru.SequenceAggregation`).
+            (default: :obj:`0.0`)
         add_mean (bool, optional): If set to :obj:`True`, the mean of the
             messages (of every in-edge) is added to the GRU's final state,
             so that the GRU refines the mean with what the order adds
