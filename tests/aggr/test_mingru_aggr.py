@@ -1,10 +1,13 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import devices, hub_graph
+from torch.overrides import TorchFunctionMode
 
 from torch_geometric_gru import GRUConv, MinGRUAggregation
+from torch_geometric_gru.aggr.fold import folds_linear
 
 
 def mingru_reference(aggr, x, index, dim_size):
@@ -138,3 +141,105 @@ def test_repr_and_errors():
         aggr(torch.randn(2, 16), torch.tensor([0, 2]), dim_size=2)
     with pytest.raises(ValueError, match="in_channels=16"):
         aggr(torch.randn(2, 15), torch.tensor([0, 1]))
+
+
+
+class LinearWeights(TorchFunctionMode):
+    r"""Records the weight shape of every :func:`F.linear` call."""
+    def __init__(self):
+        super().__init__()
+        self.shapes = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is F.linear:
+            self.shapes.append(tuple(args[1].shape))
+        return func(*args, **(kwargs or {}))
+
+
+# (F, I, H, folds): rows of width F, mapped to width I by `x_weight`, read
+# by a minGRU of state H; folded exactly when F * 2H < F * I + I * 2H, that
+# is F < 2H where I = H (as in GRUConv).
+FOLD_CASES = [
+    (5, 6, 6, True),  # 60 < 30 + 72
+    (11, 6, 6, True),  # 132 < 66 + 72
+    (12, 6, 6, False),  # F = 2H: 144 = 72 + 72, not less.
+    (20, 6, 6, False),  # 240 > 120 + 72
+    (5, 4, 7, True),  # 70 < 20 + 56
+    (6, 4, 7, False),  # 84 > 24 + 56
+]
+
+
+@pytest.mark.parametrize('in_features,mid,hidden,folds', FOLD_CASES + [
+    (128, 256, 256, True),  # The mini-batch benchmark's first layer.
+    (256, 256, 256, True),  # Its second layer.
+    (1433, 64, 64, False),  # Cora's features: project them first.
+])
+def test_folds_linear(in_features, mid, hidden, folds):
+    assert folds_linear(in_features, mid, 2 * hidden) is folds
+
+
+def _grads(out, inputs, seed=0):
+    w = torch.randn(out.shape, dtype=out.dtype,
+                    generator=torch.Generator().manual_seed(seed))
+    return torch.autograd.grad((out * w).sum(), inputs)
+
+
+@pytest.mark.parametrize('bias', [True, False])
+@pytest.mark.parametrize('in_features,mid,hidden,folds', FOLD_CASES)
+def test_x_weight_fold(in_features, mid, hidden, folds, bias):
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    src, index = edge_index
+    x = torch.randn(12, in_features, dtype=torch.double, requires_grad=True)
+    weight = torch.randn(mid, in_features, dtype=torch.double,
+                         requires_grad=True)
+    aggr = MinGRUAggregation(mid, hidden, bias=bias).double()
+    inputs = [x, weight] + list(aggr.parameters())
+    with LinearWeights() as mode:
+        out = aggr(x, index, dim_size=12, x_index=src, x_weight=weight)
+    # Folded: one projection, [W_z; W_h] W; else W, then [W_z; W_h].
+    assert mode.shapes == ([(2 * hidden, in_features)] if folds else
+                           [(mid, in_features), (2 * hidden, mid)])
+    # Against the same layer reading the mapped rows, and the sequential
+    # definition on them:
+    unfolded = aggr(x @ weight.t(), index, dim_size=12, x_index=src)
+    expected = mingru_reference(aggr, (x @ weight.t())[src], index, 12)
+    grads = _grads(out, inputs)
+    for want in (unfolded, expected):
+        assert torch.allclose(out, want, atol=1e-10)
+        for got, g in zip(grads, _grads(want, inputs)):
+            assert torch.allclose(got, g, atol=1e-10)
+
+
+@pytest.mark.parametrize('in_features,folds', [(5, True), (16, False)])
+def test_x_weight_fold_in_gru_conv(in_features, folds):
+    torch.manual_seed(0)
+    edge_index = hub_graph()
+    x = torch.randn(12, in_features, dtype=torch.double, requires_grad=True)
+    conv = GRUConv(in_features, 8, cell='mingru').double()
+    aggr = conv.aggr_module
+    assert folds_linear(in_features, 8, 16) is folds
+    inputs = [x] + list(conv.parameters())
+    with LinearWeights() as mode:
+        out = conv(x, edge_index)
+    assert ((16, in_features) in mode.shapes) is folds
+    msg = conv.lin(x)[edge_index[0]]
+    expected = (mingru_reference(aggr, msg, edge_index[1], 12) +
+                conv.lin_root(x) + conv.bias)
+    assert torch.allclose(out, expected, atol=1e-10)
+    for got, want in zip(_grads(out, inputs), _grads(expected, inputs)):
+        assert torch.allclose(got, want, atol=1e-10)
+
+
+def test_x_weight_hooked_or_lazy_linear_is_called():
+    index = torch.tensor([0, 0, 1, 2, 2])
+    x, weight = torch.randn(5, 3), torch.randn(4, 3)
+    aggr = MinGRUAggregation(4, 6)
+    seen = []
+    aggr.lin.register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
+    out = aggr(x, index, x_weight=weight)
+    assert seen == [(5, 4)]  # The hook saw the mapped rows.
+    assert torch.allclose(out, aggr(x @ weight.t(), index), atol=1e-6)
+    lazy = MinGRUAggregation(-1, 6)
+    lazy(x, index, x_weight=weight)
+    assert lazy.lin.weight.shape == (12, 4)

@@ -3,10 +3,12 @@ that every sequence is a composition of affine maps, :math:`O(H)` work per
 element."""
 from typing import Optional
 
+import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
 
 from torch_geometric_gru._checks import check_channels
+from torch_geometric_gru.aggr.fold import foldable_linear, folds_linear
 from torch_geometric_gru.aggr.recurrence import raise_not_scriptable
 from torch_geometric_gru.aggr.sequence import SequenceAggregation
 from torch_geometric_gru.layout.packed import PackedLayout
@@ -73,8 +75,11 @@ class MinGRUAggregation(SequenceAggregation):
     def __prepare_scriptable__(self):
         raise_not_scriptable()
 
+    folds_x_weight = True
+
     def sequence_final(self, x: Tensor, src: Optional[Tensor],
-                       layout: PackedLayout) -> Tensor:
+                       layout: PackedLayout,
+                       x_weight: Optional[Tensor] = None) -> Tensor:
         if layout.num_packed == 0:
             return x[:0, :1].expand(0, self.out_channels) * 0
         # Gates and candidates depend on the input row alone: compute them
@@ -87,4 +92,22 @@ class MinGRUAggregation(SequenceAggregation):
         # the scan operator); affine_reduce is its plain-PyTorch reference.
         packed_row, ptr = segments(layout)
         rows = packed_row if src is None else src.index_select(0, packed_row)
-        return mingru_scan(self.lin(x), rows, ptr)
+        return mingru_scan(self._gates(x, x_weight), rows, ptr)
+
+    def _gates(self, x: Tensor, x_weight: Optional[Tensor]) -> Tensor:
+        r"""The gate and candidate rows :math:`[\mathbf{W}_z;
+        \mathbf{W}_h] \mathbf{x} + \mathbf{b}` of the rows of :obj:`x`,
+        after the map :obj:`x_weight` if given: folded into the weights
+        (:math:`[\mathbf{W}_z; \mathbf{W}_h] \, \mathbf{W}`, one projection
+        per row, the same function and gradients) where
+        :func:`~torch_geometric_gru.aggr.fold.folds_linear` says it costs
+        less (in :class:`~torch_geometric_gru.GRUConv`, whose messages are
+        :obj:`out_channels` wide: when :math:`F < 2 \cdot`
+        :obj:`out_channels`)."""
+        if x_weight is None:
+            return self.lin(x)
+        if foldable_linear(self.lin) and folds_linear(
+                x_weight.size(1), x_weight.size(0), self.lin.weight.size(0)):
+            # The product is differentiable: gradients reach both weights.
+            return F.linear(x, self.lin.weight.mm(x_weight), self.lin.bias)
+        return self.lin(F.linear(x, x_weight))

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from torch_geometric_gru import ops
+from torch_geometric_gru.aggr.fold import folds_linear
 from torch_geometric_gru.ops.gru import triton as triton_gru
 from torch_geometric_gru.ops.gru.cudnn import cudnn_gru
 from torch_geometric_gru.layout.registry import LayoutParts, as_layout, parts
@@ -120,9 +121,10 @@ def folds_input_weight(in_features: int, input_size: int, hidden_size: int,
     :math:`D` directions) costs less folded into the GRU's first input
     projection: :math:`D \cdot F \cdot 3H` multiply-adds per row instead
     of :math:`F \cdot I + D \cdot I \cdot 3H` (true for example when
-    :math:`F = I` and :math:`D = 1`, or whenever :math:`F < I`)."""
-    gates = 3 * hidden_size * num_directions
-    return in_features * gates < in_features * input_size + input_size * gates
+    :math:`F = I` and :math:`D = 1`, or whenever :math:`F < I`): the rule of
+    :func:`~torch_geometric_gru.aggr.fold.folds_linear`."""
+    return folds_linear(in_features, input_size,
+                        3 * hidden_size * num_directions)
 
 
 def packed_gru(

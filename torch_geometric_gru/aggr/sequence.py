@@ -82,8 +82,9 @@ class SequenceAggregation(Aggregation):
             :obj:`seed`, whose private generator runs eagerly (a graph
             break). (default: :obj:`0.0`)
     """
-    #: Whether :meth:`aggregate_layout` takes an :obj:`x_weight` to fold
-    #: into its own input projection (else :meth:`forward` applies it).
+    #: Whether :meth:`aggregate_layout` (through :meth:`sequence_final`,
+    #: unless it is overridden) takes an :obj:`x_weight` to fold into its
+    #: own input projection (else :meth:`forward` applies it).
     folds_x_weight = False
 
     def __init__(
@@ -124,11 +125,13 @@ class SequenceAggregation(Aggregation):
             self.pos_embedding.reset_parameters()
 
     def sequence_final(self, x: Tensor, src: Optional[Tensor],
-                       layout: PackedLayout) -> Tensor:
+                       layout: PackedLayout,
+                       x_weight: Optional[Tensor] = None) -> Tensor:
         r"""Returns the final state of every sequence of :obj:`layout`, of
         shape :obj:`[layout.num_sequences, F_out]` in packed order; packed
         row :obj:`p` reads :obj:`x[src[p]]` (:obj:`x[p]` if :obj:`src` is
-        :obj:`None`)."""
+        :obj:`None`), mapped by :obj:`x_weight` if given (only to
+        subclasses that set :obj:`folds_x_weight`)."""
         raise NotImplementedError
 
     def __call__(self, x: Tensor, index: Optional[Tensor] = None,
@@ -202,8 +205,9 @@ class SequenceAggregation(Aggregation):
                 (default: :obj:`None`)
             x_weight (torch.Tensor, optional): A linear map
                 :obj:`[in_channels, F]`: the elements are then
-                :obj:`x @ x_weight.T`; a GRU folds it into its input
-                projection where that costs less. (default: :obj:`None`)
+                :obj:`x @ x_weight.T`; a GRU or minGRU folds it into its
+                input projection where that costs less.
+                (default: :obj:`None`)
         """
         if x_weight is not None:
             if x.dim() == 3 or not self.folds_x_weight or \
@@ -253,19 +257,26 @@ class SequenceAggregation(Aggregation):
                                  max_num_elements)[0]
 
     def aggregate_layout(self, x: Tensor, src: Optional[Tensor],
-                         layout: Union[PackedLayout, LayoutParts]) -> Tensor:
+                         layout: Union[PackedLayout, LayoutParts],
+                         x_weight: Optional[Tensor] = None) -> Tensor:
         r"""Returns the final state of every node of :obj:`layout`, of shape
         :obj:`[layout.num_nodes, F_out]`, zeros for nodes without elements;
         packed row :obj:`p` reads :obj:`x[src[p]]` (:obj:`x[p]` if
-        :obj:`src` is :obj:`None`). By default through
+        :obj:`src` is :obj:`None`), mapped by :obj:`x_weight` if given
+        (only where :obj:`folds_x_weight`). By default through
         :meth:`sequence_final`, eagerly."""
-        return self._aggregate_eager(x, src, layout)
+        return self._aggregate_eager(x, src, layout, x_weight)
 
     @torch.compiler.disable
     def _aggregate_eager(self, x: Tensor, src: Optional[Tensor],
-                         layout: Union[PackedLayout, LayoutParts]) -> Tensor:
+                         layout: Union[PackedLayout, LayoutParts],
+                         x_weight: Optional[Tensor] = None) -> Tensor:
         layout = as_layout(layout)
-        return layout.unpack_final(self.sequence_final(x, src, layout))
+        if x_weight is None:  # A subclass need not take `x_weight`.
+            final = self.sequence_final(x, src, layout)
+        else:
+            final = self.sequence_final(x, src, layout, x_weight=x_weight)
+        return layout.unpack_final(final)
 
     def extra_repr_args(self) -> List[str]:
         r"""Arguments beyond the channels shown by :meth:`__repr__`."""

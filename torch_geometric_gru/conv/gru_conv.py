@@ -47,10 +47,12 @@ class GRUConv(MessagePassing):
     are gathered per edge; no :math:`|\mathcal{E}| \times F` message matrix
     is formed (with every kernel but :obj:`kernel="cudnn"`, which reads
     gathered messages). Where it costs fewer operations (about when
-    :math:`F_{in} < 1.5 \cdot` :obj:`out_channels`), :math:`\mathbf{W}`
-    is folded into the GRU's input weights, :math:`\mathbf{W}_{ih}
-    \mathbf{W}`, so that each node's features are projected once, straight
-    to the gates; the function and its gradients are the same.
+    :math:`F_{in} < 1.5 \cdot` :obj:`out_channels`; for
+    :obj:`cell="mingru"` when :math:`F_{in} < 2 \cdot`
+    :obj:`out_channels`), :math:`\mathbf{W}` is folded into the cell's
+    input weights, :math:`\mathbf{W}_{ih} \mathbf{W}`, so that each node's
+    features are projected once, straight to the gates; the function and
+    its gradients are the same.
 
     .. note::
 
@@ -253,7 +255,7 @@ class GRUConv(MessagePassing):
         elif edge_emb is None and edge_weight is None:
             # Node messages W x_j, read by every out-edge: projected once
             # per node; W goes to the aggregation where it may, which folds
-            # it into its GRU's input projection where that costs less.
+            # it into its cell's input projection where that costs less.
             fold = plain_linear(self.lin) and not self.add_mean
             h = x_src if fold else self.lin(x_src)
             out = self.aggr_module(

@@ -5,15 +5,10 @@ the options it checks at construction, the hooks it refuses, and its
 :obj:`repr`."""
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
-from torch.nn.modules.module import (
-    _global_forward_hooks,
-    _global_forward_pre_hooks,
-)
-from torch.nn.parameter import UninitializedParameter
 from torch_geometric.nn.conv import MessagePassing
-from torch_geometric.nn.dense.linear import Linear
 
 from torch_geometric_gru._checks import check_channels
+from torch_geometric_gru.aggr.fold import foldable_linear
 from torch_geometric_gru.aggr.sequence import SequenceAggregation
 
 NO_DECOMPOSED = ("'GRUConv' cannot run in 'decomposed_layers': a GRU mixes "
@@ -80,11 +75,7 @@ def plain_linear(lin: Any) -> bool:
     r"""Whether :obj:`lin` is a bias-free :class:`Linear`, initialised and
     without hooks, so that handing its weight to the aggregation computes
     exactly what calling it would (a hook on it must see it called)."""
-    return (type(lin) is Linear and lin.bias is None
-            and not isinstance(lin.weight, UninitializedParameter)
-            and not lin._forward_hooks and not lin._forward_pre_hooks
-            and not _global_forward_hooks
-            and not _global_forward_pre_hooks)
+    return foldable_linear(lin) and lin.bias is None
 
 
 def conv_repr(conv: MessagePassing) -> str:
