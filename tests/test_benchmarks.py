@@ -617,14 +617,32 @@ def test_heterophilous_script(tmp_path):
     results = _main(osp.join(ROOT, 'benchmarks', 'heterophilous'), [
         '--dataset', 'Minesweeper', '--splits', '3', '--epochs', '2',
         '--eval-every', '1', '--hidden', '8', '--layers', '1', '--models',
-        'gru-id', 'sage', 'gat-sep', 'sage-multi', '--device', 'cpu',
-        '--out', str(out)
+        'gru-id', 'mingru-id', 'sage', 'gat-sep', 'sage-multi', '--device',
+        'cpu', '--out', str(out)
     ])
-    assert set(results) == {'gru-id', 'sage', 'gat-sep', 'sage-multi'}
+    assert set(results) == {'gru-id', 'mingru-id', 'sage', 'gat-sep',
+                            'sage-multi'}
     run = results['gru-id']['runs'][0]
     assert run['split'] == 3 and run['epoch'] in (1, 2)
     assert 0.3 < run['test'] < 0.8  # Two epochs: about chance (0.5).
-    assert 'GAT-sep 93.91' in (tmp_path / 'minesweeper.md').read_text()
+    assert 0.3 < results['mingru-id']['runs'][0]['test'] < 0.8
+    text = (tmp_path / 'minesweeper.md').read_text()
+    assert 'GAT-sep 93.91' in text
+    assert "GRUConv(cell='mingru'), id order" in text
+
+
+def test_heterophilous_mingru_reads_the_id_order():
+    from torch_geometric_gru import MinGRUAggregation
+    with _namespace(osp.join(ROOT, 'benchmarks', 'heterophilous')) as ns:
+        aggregate = ns['Aggregate']('mingru-id', 8, num_permutations=4)
+    assert isinstance(aggregate.op.aggr_module, MinGRUAggregation)
+    assert aggregate.op.lin_root is None and aggregate.op.bias is None
+    x = torch.randn(3, 8)
+    edge_index = torch.tensor([[1, 2], [0, 0]])
+    aggregate.eval()
+    # Not a set function: the reversed sequence gives another state.
+    assert not torch.allclose(aggregate(x, edge_index),
+                              aggregate(x, edge_index.flip(1)))
 
 
 @needs_sampler

@@ -18,6 +18,8 @@ and FF = linear (2d -> d) -> dropout -> GELU -> linear -> dropout. Only
 * ``gru-id``, ``gru-degree``: ``GRUConv`` (no root term) reading each
   node's neighbours in id order (on Minesweeper: NW, N, NE, W, E, SW, S,
   SE) or by increasing degree;
+* ``mingru-id``: ``GRUConv(cell='mingru')`` (no root term), the cheap
+  cell whose gates do not read the state, in id order;
 * ``gru-shuffle``: ``GRUConv`` on random orders in training and the
   average of ``--num-permutations`` random orders at test;
 * ``sage``: the mean; ``gcn``: the symmetrically normalised sum;
@@ -79,6 +81,7 @@ MODELS = {
     'gru-id': 'GRUConv, id order',
     'gru-degree': 'GRUConv, degree order',
     'gru-shuffle': 'GRUConv, random orders',
+    'mingru-id': "GRUConv(cell='mingru'), id order",
     'sage': 'SAGE (mean)',
     'gcn': 'GCN',
     'gat-sep': 'GAT-sep',
@@ -128,6 +131,11 @@ class Aggregate(torch.nn.Module):
                               bidirectional=bidirectional, shuffle=shuffle,
                               num_permutations=num_permutations
                               if shuffle else 1, **(options or {}))
+        elif name == 'mingru-id':
+            # One direction only: GRUConv refuses --bidirectional here.
+            self.op = GRUConv(dim, dim, root_weight=False, bias=False,
+                              bidirectional=bidirectional, cell='mingru',
+                              **(options or {}))
         elif name == 'gcn':
             self.op = GCNConv(dim, dim, bias=False)
         elif name == 'gat-sep':
