@@ -13,6 +13,7 @@ from torch_geometric.utils import scatter
 from torch_geometric_gru._checks import check_bool
 from torch_geometric_gru.conv.inputs import conv_aggregation, conv_inputs
 from torch_geometric_gru.conv.paths import (
+    EDGE_DROPOUT,
     NO_DECOMPOSED,
     REFUSED_HOOKS,
     check_conv_options,
@@ -121,13 +122,20 @@ class GRUConv(MessagePassing):
         seed (int, optional): Seeds the random orders, subsets and
             dropped in-edges. (default: :obj:`None`)
         edge_dropout (float, optional): In training, every forward drops
-            each in-edge from the GRU's sequences with this probability
-            (see :class:`~torch_geometric_gru.SequenceAggregation`).
-            (default: :obj:`0.0`)
+            each in-edge from the GRU's sequences with this probability,
+            drawn anew per forward from PyTorch's global generator (or
+            :obj:`seed`), so that :func:`torch.manual_seed` reproduces a
+            run; evaluation reads every in-edge (see
+            :class:`~torch_geometric_gru.SequenceAggregation`).
+            A regulariser: without it the GRU fits the exact
+            neighbourhoods of the training nodes. Set it to :obj:`0.0`
+            where one neighbour alone can decide the output (the first
+            in-edge, a specific position). (default: :obj:`0.5`)
         add_mean (bool, optional): If set to :obj:`True`, the mean of the
-            messages (of every in-edge) is added to the GRU's final state,
-            so that the GRU refines the mean with what the order adds
-            instead of replacing it. (default: :obj:`False`)
+            messages (of every in-edge, also those :obj:`edge_dropout`
+            drops from the sequence) is added to the GRU's final state, so
+            that the GRU refines the mean with what the order adds instead
+            of replacing it. (default: :obj:`True`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -159,8 +167,8 @@ class GRUConv(MessagePassing):
         num_permutations: int = 1,
         max_length: Optional[int] = None,
         seed: Optional[int] = None,
-        edge_dropout: float = 0.0,
-        add_mean: bool = False,
+        edge_dropout: float = EDGE_DROPOUT,
+        add_mean: bool = True,
         **kwargs,
     ):
         check_conv_options(in_channels, out_channels, edge_dim, kwargs)

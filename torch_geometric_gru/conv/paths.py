@@ -78,6 +78,10 @@ def plain_linear(lin: Any) -> bool:
     return foldable_linear(lin) and lin.bias is None
 
 
+#: The default :obj:`edge_dropout` of :class:`GRUConv`.
+EDGE_DROPOUT = 0.5
+
+
 def conv_repr(conv: MessagePassing) -> str:
     r"""The compact :obj:`repr` of a :class:`GRUConv`: its channels and the
     options that differ from their defaults."""
@@ -94,7 +98,11 @@ def conv_repr(conv: MessagePassing) -> str:
         args.append(f'kernel={conv.aggr_module.kernel!r}')
     if getattr(conv.aggr_module, 'checkpoint', False):
         args.append('checkpoint=True')
-    if conv.add_mean:
-        args.append('add_mean=True')
-    args += SequenceAggregation.extra_repr_args(conv.aggr_module)
+    if not conv.add_mean:
+        args.append('add_mean=False')
+    # The aggregation's options, against GRUConv's own defaults:
+    args += [a for a in SequenceAggregation.extra_repr_args(conv.aggr_module)
+             if not a.startswith('edge_dropout=')]
+    if conv.aggr_module.edge_dropout != EDGE_DROPOUT:
+        args.append(f'edge_dropout={conv.aggr_module.edge_dropout}')
     return f'{conv.__class__.__name__}({", ".join(args)})'
