@@ -49,7 +49,12 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import cpu_threads  # noqa: E402,F401
 import torch  # noqa: E402
 
-from options import add_threads, description, set_threads  # noqa: E402
+from options import (  # noqa: E402
+    EXACT_GRU,
+    add_threads,
+    description,
+    set_threads,
+)
 
 GRAPHS = {
     'cora': 'Cora',
@@ -147,7 +152,7 @@ def make_case(method: str, edge_index: torch.Tensor, num_nodes: int,
         leaf = (x if x is not None else torch.randn(num_nodes, channels))
         leaf = leaf.clone()
         torch.manual_seed(1)
-        conv = GRUConv(leaf.size(1), hidden)
+        conv = GRUConv(leaf.size(1), hidden, **EXACT_GRU)
         aggr = conv.aggr_module
         if method == 'conv':
             run = lambda: conv(leaf, edge_index)  # noqa: E731

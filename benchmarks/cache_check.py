@@ -27,7 +27,7 @@ import torch  # noqa: E402
 
 from aggr_speed import machine  # noqa: E402
 from datasets import load_dataset  # noqa: E402
-from options import set_threads  # noqa: E402
+from options import EXACT_GRU, set_threads  # noqa: E402
 from torch_geometric_gru import GRUConv  # noqa: E402
 from torch_geometric_gru.conv.inputs import check_edge_range  # noqa: E402
 
@@ -54,7 +54,7 @@ def main():
     set_threads(args)
 
     data = load_dataset(args.dataset, args.root)[0]
-    conv = GRUConv(data.num_features, args.hidden)
+    conv = GRUConv(data.num_features, args.hidden, **EXACT_GRU)
     edge_index = data.edge_index
     cache = conv.aggr_module._layouts
     with torch.no_grad():
@@ -86,7 +86,7 @@ def adjacency_types(num_nodes: int, hidden: int) -> None:
     from datasets import barabasi_albert
     edge_index = barabasi_albert(num_nodes, 10)
     x = torch.randn(num_nodes, hidden)
-    conv = GRUConv(hidden, hidden)
+    conv = GRUConv(hidden, hidden, **EXACT_GRU)
     adj = torch.sparse_coo_tensor(edge_index.flip(0),
                                   torch.ones(edge_index.size(1)),
                                   (num_nodes, num_nodes)).coalesce()

@@ -29,7 +29,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from aggr_speed import machine  # noqa: E402
 from datasets import load_dataset  # noqa: E402
-from options import description  # noqa: E402
+from options import EXACT_GRU, description  # noqa: E402
 
 from torch_geometric_gru import GRUConv  # noqa: E402
 
@@ -37,8 +37,8 @@ from torch_geometric_gru import GRUConv  # noqa: E402
 class Net(torch.nn.Module):
     def __init__(self, in_channels: int, hidden: int, out_channels: int):
         super().__init__()
-        self.conv1 = GRUConv(in_channels, hidden)
-        self.conv2 = GRUConv(hidden, out_channels)
+        self.conv1 = GRUConv(in_channels, hidden, **EXACT_GRU)
+        self.conv2 = GRUConv(hidden, out_channels, **EXACT_GRU)
 
     def forward(self, x, edge_index):
         x = F.dropout(x, p=0.5, training=self.training)

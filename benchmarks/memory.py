@@ -79,7 +79,7 @@ import cpu_threads  # noqa: E402,F401
 import torch  # noqa: E402
 
 
-from options import description, stored_args  # noqa: E402
+from options import EXACT_GRU, description, stored_args  # noqa: E402
 
 MODELS = {
     'sage': 'SAGEConv (mean)',
@@ -212,11 +212,13 @@ def build_model(name: str, channels: int, hidden: int) -> torch.nn.Module:
         if name == 'gcn':
             return GCNConv(in_channels, out_channels)
         if name == 'gru':
-            return GRUConv(in_channels, out_channels)
+            return GRUConv(in_channels, out_channels, **EXACT_GRU)
         if name == 'gru-ckpt':
-            return GRUConv(in_channels, out_channels, checkpoint=True)
+            return GRUConv(in_channels, out_channels, checkpoint=True,
+                           **EXACT_GRU)
         if name == 'mingru':
-            return GRUConv(in_channels, out_channels, cell='mingru')
+            return GRUConv(in_channels, out_channels, cell='mingru',
+                           **EXACT_GRU)
         if name == 'sage-gru':
             return SAGEConv(in_channels, out_channels,
                             aggr=GRUAggregation(in_channels))

@@ -26,7 +26,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import cpu_threads  # noqa: E402,F401
 import torch  # noqa: E402
 
-from options import add_threads, set_threads  # noqa: E402
+from options import EXACT_GRU, add_threads, set_threads  # noqa: E402
 
 MODELS = {'sage': 'SAGEConv (mean)', 'mingru': "GRUConv (cell='mingru')"}
 MODES = ('forward', 'train')
@@ -45,7 +45,7 @@ def child(graph: str, model: str, mode: str, channels: int, hidden: int,
     x = data['x'] if data['x'] is not None else torch.randn(num_nodes,
                                                             channels)
     conv = (SAGEConv(x.size(1), hidden) if model == 'sage' else
-            GRUConv(x.size(1), hidden, cell='mingru'))
+            GRUConv(x.size(1), hidden, cell='mingru', **EXACT_GRU))
     weight = torch.randn(num_nodes, hidden)
 
     def step():

@@ -63,6 +63,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 # First, before torch loads: it sets OpenMP's wait policy.
 import cpu_threads  # noqa: E402,F401
 import torch  # noqa: E402
+from options import EXACT_GRU  # noqa: E402
 
 MODELS = {
     'sage': 'GraphSAGE (mean, PyG)',
@@ -129,10 +130,11 @@ def build_model(name: str, in_channels: int, hidden: int, num_layers: int):
         return GraphSAGE(in_channels, hidden, num_layers)
     if name == 'gru':
         from torch_geometric_gru import GRUGNN
-        return GRUGNN(in_channels, hidden, num_layers)
+        return GRUGNN(in_channels, hidden, num_layers, **EXACT_GRU)
     if name == 'mingru':
         from torch_geometric_gru import GRUGNN
-        return GRUGNN(in_channels, hidden, num_layers, cell='mingru')
+        return GRUGNN(in_channels, hidden, num_layers, cell='mingru',
+                      **EXACT_GRU)
     if name == 'sage-gru':
         from torch_geometric_gru import GRUGraphSAGE
         return GRUGraphSAGE(in_channels, hidden, num_layers)

@@ -81,9 +81,11 @@ def train_loader(data: Data, seeds: Tensor, num_neighbors: List[int],
             generator=torch.Generator().manual_seed(seed))
 
 
-def make_model(data: Data, hidden: int, dropout: float) -> GRUGNN:
+def make_model(data: Data, hidden: int, dropout: float,
+               edge_dropout: float = 0.5) -> GRUGNN:
     return GRUGNN(data.num_features, hidden, num_layers=2,
-                  out_channels=int(data.y.max()) + 1, dropout=dropout)
+                  out_channels=int(data.y.max()) + 1, dropout=dropout,
+                  edge_dropout=edge_dropout)
 
 
 def step_loss(model: torch.nn.Module, batch: Data) -> Tensor:
@@ -122,7 +124,7 @@ def run(rank: int, world_size: int, args: argparse.Namespace,
 
     torch.manual_seed(args.seed)  # DDP also broadcasts rank 0's weights.
     model = DistributedDataParallel(
-        make_model(data, args.hidden, args.dropout))
+        make_model(data, args.hidden, args.dropout, args.edge_dropout))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr,
                                  weight_decay=5e-4)
     record = dict(world_size=world_size, loss=[], val=[], test=[],
@@ -193,6 +195,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--eval-batch-size', type=int, default=512)
     p.add_argument('--hidden', type=int, default=64)
     p.add_argument('--dropout', type=float, default=0.5)
+    p.add_argument('--edge-dropout', type=float, default=0.5,
+                   help="GRUConv's edge_dropout (in-edges dropped from the "
+                   'GRU sequences in training)')
     p.add_argument('--lr', type=float, default=0.01)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--port', type=int, default=0,

@@ -52,6 +52,16 @@ def gru_reference(gru: torch.nn.GRU, x: Tensor, index: Tensor,
     return torch.stack(rows)
 
 
+def mean_reference(x: Tensor, index: Tensor, dim_size: int) -> Tensor:
+    r"""For every node :obj:`i`, the mean of the rows of :obj:`x` with
+    :obj:`index == i` (the term :obj:`GRUConv(add_mean=True)` adds); zeros
+    for nodes without rows."""
+    return torch.stack([
+        x[index == i].mean(0) if (index == i).any() else
+        x.new_zeros(x.size(1)) for i in range(dim_size)
+    ]) if dim_size > 0 else x.new_zeros(0, x.size(1))
+
+
 def hub_graph(num_nodes: int = 12, seed: int = 0):
     r"""A small random graph with a hub, isolated nodes, self-loops,
     multi-edges and an unsorted :obj:`edge_index`."""

@@ -23,8 +23,9 @@ from torch_geometric_gru import GRUAggregation, GRUConv
 class Net(torch.nn.Module):
     def __init__(self, in_channels, hidden, out_channels):
         super().__init__()
-        self.conv1 = GRUConv(in_channels, hidden)
-        self.conv2 = GRUConv(hidden, out_channels)
+        # Every in-edge, in training too: each call is the same function.
+        self.conv1 = GRUConv(in_channels, hidden, edge_dropout=0.0)
+        self.conv2 = GRUConv(hidden, out_channels, edge_dropout=0.0)
 
     def forward(self, x, edge_index):
         x = self.conv1(x, edge_index).relu()
@@ -74,7 +75,7 @@ def test_to_hetero():
     class Homo(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv = GRUConv((-1, -1), 8)
+            self.conv = GRUConv((-1, -1), 8, edge_dropout=0.0)
 
         def forward(self, x, edge_index):
             return self.conv(x, edge_index)
@@ -94,10 +95,11 @@ def test_to_hetero():
 
 def test_hetero_conv():
     data = _hetero_data()
+    exact = dict(edge_dropout=0.0)
     conv = HeteroConv({
-        ('author', 'writes', 'paper'): GRUConv((-1, -1), 8),
-        ('paper', 'cites', 'paper'): GRUConv(-1, 8),
-        ('paper', 'rev_writes', 'author'): GRUConv((-1, -1), 8),
+        ('author', 'writes', 'paper'): GRUConv((-1, -1), 8, **exact),
+        ('paper', 'cites', 'paper'): GRUConv(-1, 8, **exact),
+        ('paper', 'rev_writes', 'author'): GRUConv((-1, -1), 8, **exact),
     }, aggr='sum')
     out = conv(data.x_dict, data.edge_index_dict)
     et = ('paper', 'rev_writes', 'author')
@@ -187,7 +189,7 @@ def test_compile_matches_eager():
     class Mixed(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv1 = GRUConv(6, 16)
+            self.conv1 = GRUConv(6, 16, edge_dropout=0.0)
             self.conv2 = SAGEConv(16, 8, aggr=GRUAggregation(16, 16))
 
         def forward(self, x, edge_index):
@@ -233,7 +235,7 @@ def test_distributed_data_parallel_keeps_replicas_in_sync(tmp_path):
     # neighbourhoods and no dropout, so that one process can replay it.
     out = tmp_path / 'ddp.pt'
     argv = ['--epochs', '3', '--num-neighbors', '-1', '-1', '--dropout',
-            '0']
+            '0', '--edge-dropout', '0']
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, EXAMPLE, '--world-size', '2',
                            '--out', str(out)] + argv, capture_output=True,
@@ -262,7 +264,8 @@ def test_distributed_data_parallel_keeps_replicas_in_sync(tmp_path):
                                 args.seed + rank) for rank in range(2)
     ]
     torch.manual_seed(args.seed)
-    model = example['make_model'](data, args.hidden, args.dropout)
+    model = example['make_model'](data, args.hidden, args.dropout,
+                                  args.edge_dropout)
     initial = _flat(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr,
                                  weight_decay=5e-4)
@@ -313,7 +316,7 @@ def test_order_survives_sparse_conversion():
     # ToSparseTensor re-sorts the edges by source; the recorded ranks follow.
     import torch_geometric.transforms as T
     data = _ordered_graph()
-    conv = GRUConv(6, 8)
+    conv = GRUConv(6, 8, edge_dropout=0.0)
     expected = conv(data.x, data.edge_index)
     assert not torch.allclose(conv(data.x, _in_recorded_order(
         data.edge_index.flip(0), data.edge_rank).flip(0)), expected,
@@ -326,7 +329,7 @@ def test_order_survives_sparse_conversion():
 def test_order_survives_link_splits_and_subgraphs():
     import torch_geometric.transforms as T
     data = _ordered_graph()
-    conv = GRUConv(6, 8)
+    conv = GRUConv(6, 8, edge_dropout=0.0)
     train, _, _ = T.RandomLinkSplit(num_val=0.2, num_test=0.2)(data.clone())
     sub = data.subgraph(torch.arange(0, 40, 2))
     for part in (train, sub):

@@ -36,7 +36,7 @@ import torch_geometric.transforms as T  # noqa: E402
 from torch_geometric.nn import GCNConv, SAGEConv  # noqa: E402
 
 from datasets import PLANETOID, load_dataset  # noqa: E402
-from options import add_conv_option, fmt_accuracy  # noqa: E402
+from options import EXACT_GRU, add_conv_option, fmt_accuracy  # noqa: E402
 
 from torch_geometric_gru import GRUConv  # noqa: E402
 
@@ -45,8 +45,9 @@ from torch_geometric_gru import GRUConv  # noqa: E402
 class CandidateConv(GRUConv):
     r"""A :class:`~torch_geometric_gru.GRUConv` with the candidate changes
     that the search screened before any became an option of the package
-    (each off by default, so that without them it is :class:`GRUConv`,
-    parameter for parameter):
+    (each off by default, so that without them it is :class:`GRUConv` with
+    the defaults of the search, :obj:`EXACT_GRU`, parameter for
+    parameter):
 
     * :obj:`update_bias`: the initial bias of the GRU's update gate (in
       :obj:`bias_ih`; :obj:`bias_hh`'s is zeroed);
@@ -73,7 +74,7 @@ class CandidateConv(GRUConv):
         self._update_bias = update_bias
         self._orthogonal = orthogonal
         self._zero_bias = zero_bias
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **{**EXACT_GRU, **kwargs})
         self.edge_dropout = edge_dropout
         self.mean_residual = mean_residual
         self.message_dropout = message_dropout

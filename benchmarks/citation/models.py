@@ -8,6 +8,8 @@ from torch_geometric.utils import dropout_edge
 
 from torch_geometric_gru import GRUAggregation, GRUConv
 
+from options import EXACT_GRU
+
 
 class GRUNet(torch.nn.Module):
     r"""Two :class:`~torch_geometric_gru.GRUConv` layers. In training, a
@@ -19,6 +21,7 @@ class GRUNet(torch.nn.Module):
         super().__init__()
         self.dropout = dropout
         self.drop_edge = drop_edge
+        conv_kwargs = {**EXACT_GRU, **conv_kwargs}
         self.conv1 = GRUConv(in_channels, hidden, **conv_kwargs)
         self.conv2 = GRUConv(hidden, out_channels, **conv_kwargs)
 

@@ -30,6 +30,7 @@ from main import load as main_load  # noqa: E402
 from main import parser as main_parser  # noqa: E402
 from models import GRUNet  # noqa: E402
 from options import (  # noqa: E402
+    EXACT_GRU,
     description,
     fmt_accuracy,
     gru_options,
@@ -69,7 +70,7 @@ class ProjectedGRUConv(torch.nn.Module):
                  root_weight=True, **kwargs):
         super().__init__()
         self.gru = GRUConv(in_channels, state_channels, root_weight=False,
-                           bias=False, **kwargs)
+                           bias=False, **{**EXACT_GRU, **kwargs})
         self.lin_out = Linear(state_channels, out_channels,
                               bias=not root_weight)
         self.lin_root = (Linear(in_channels, out_channels)

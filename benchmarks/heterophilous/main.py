@@ -63,6 +63,7 @@ from tqdm import tqdm  # noqa: E402
 
 from datasets import load_dataset  # noqa: E402
 from options import (  # noqa: E402
+    EXACT_GRU,
     add_conv_option,
     add_device,
     add_threads,
@@ -130,12 +131,12 @@ class Aggregate(torch.nn.Module):
             self.op = GRUConv(dim, dim, root_weight=False, bias=False,
                               bidirectional=bidirectional, shuffle=shuffle,
                               num_permutations=num_permutations
-                              if shuffle else 1, **(options or {}))
+                              if shuffle else 1, **{**EXACT_GRU, **(options or {})})
         elif name == 'mingru-id':
             # One direction only: GRUConv refuses --bidirectional here.
             self.op = GRUConv(dim, dim, root_weight=False, bias=False,
                               bidirectional=bidirectional, cell='mingru',
-                              **(options or {}))
+                              **{**EXACT_GRU, **(options or {})})
         elif name == 'gcn':
             self.op = GCNConv(dim, dim, bias=False)
         elif name == 'gat-sep':

@@ -13,10 +13,12 @@ from torch_geometric.nn.aggr import LSTMAggregation, MultiAggregation
 
 from torch_geometric_gru import GRUAggregation, GRUConv
 
+from options import EXACT_GRU
+
 
 def make_conv(name: str, in_channels: int, out_channels: int, **kwargs):
     if name == 'gru':
-        return GRUConv(in_channels, out_channels, **kwargs)
+        return GRUConv(in_channels, out_channels, **{**EXACT_GRU, **kwargs})
     if name == 'gcn':
         return GCNConv(in_channels, out_channels)
     if name == 'sage':

@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from reference import gru_reference
+from reference import gru_reference, mean_reference
 
 from torch_geometric_gru import GRUAggregation, GRUConv, MinGRUAggregation
 from torch_geometric_gru.aggr.encoding import sinusoidal_encoding
@@ -186,14 +186,18 @@ def test_random_subset():
 
 
 def test_gru_conv_passes_order_options():
+    # edge_dropout=0.5 is GRUConv's default (so not in its repr), not the
+    # aggregation's.
     options = dict(positional_encoding='sinusoidal', shuffle=True,
-                   num_permutations=3, max_length=3, seed=1)
+                   num_permutations=3, max_length=3, seed=1,
+                   edge_dropout=0.5)
     conv = GRUConv(4, 8, **options)
     assert str(conv) == ("GRUConv(4, 8, positional_encoding='sinusoidal', "
                          "shuffle=True, num_permutations=3, max_length=3)")
     # Every option reaches the aggregation: the same options and seed on a
     # stand-alone aggregation give the same draws and the same output, in
-    # training (shuffle, subsets) and in evaluation (averaged orders).
+    # training (shuffle, subsets, dropped in-edges) and in evaluation
+    # (averaged orders); GRUConv adds the mean over every in-edge.
     aggr = GRUAggregation(8, 8, **options)
     aggr.gru.load_state_dict(conv.aggr_module.gru.state_dict())
     x = torch.randn(5, 4)
@@ -201,7 +205,8 @@ def test_gru_conv_passes_order_options():
     for mode in ('train', 'eval'):
         getattr(conv, mode)(), getattr(aggr, mode)()
         msg = conv.lin(x)[edge_index[0]]
-        expected = aggr(msg, edge_index[1], dim_size=5) + conv.lin_root(x)
+        expected = (aggr(msg, edge_index[1], dim_size=5) +
+                    mean_reference(msg, edge_index[1], 5) + conv.lin_root(x))
         assert torch.allclose(conv(x, edge_index), expected, atol=1e-6)
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import devices, gru_reference, hub_graph
+from reference import devices, gru_reference, hub_graph, mean_reference
 from torch_geometric import EdgeIndex
 from torch_geometric.testing import assert_module, withPackage
 from torch_geometric.typing import SparseTensor
@@ -21,9 +21,7 @@ def conv_reference(conv, x, edge_index, edge_attr=None):
     if conv.lin_out is not None:
         out = conv.lin_out(out)
     if conv.add_mean:  # Node by node, zeros without in-edges.
-        out = out + torch.stack([
-            msg[edge_index[1] == i].mean(0) if (edge_index[1] == i).any()
-            else msg.new_zeros(msg.size(1)) for i in range(num_dst)])
+        out = out + mean_reference(msg, edge_index[1], num_dst)
     if conv.lin_root is not None:
         out = out + conv.lin_root(x_dst)
     if conv.bias is not None:
@@ -63,7 +61,7 @@ def test_matches_reference(device, num_layers, bidirectional, root_weight,
                     requires_grad=True)
     conv = GRUConv(5, 8, root_weight=root_weight, bias=bias,
                    num_layers=num_layers, bidirectional=bidirectional,
-                   add_mean=add_mean)
+                   add_mean=add_mean, edge_dropout=0.0)
     conv = conv.double().to(device)
     out = _check(conv, x, edge_index)
     assert out.shape == (12, 8)
@@ -74,10 +72,11 @@ def test_edge_features():
     edge_index = hub_graph()
     edge_attr = torch.randn(edge_index.size(1), 3, dtype=torch.double)
     x = torch.randn(12, 5, dtype=torch.double, requires_grad=True)
-    conv = GRUConv(5, 8, edge_dim=3).double()
+    conv = GRUConv(5, 8, edge_dim=3, edge_dropout=0.0).double()
     _check(conv, x, edge_index, edge_attr)
-    assert str(conv) == 'GRUConv(5, 8, edge_dim=3)'
-    conv = GRUConv(5, 8, edge_dim=3, add_mean=True, cell='mingru').double()
+    assert str(conv) == 'GRUConv(5, 8, edge_dim=3, edge_dropout=0.0)'
+    conv = GRUConv(5, 8, edge_dim=3, add_mean=True, cell='mingru',
+                   edge_dropout=0.0).double()
     _check_mingru_mean(conv, x, edge_index, edge_attr)
 
 
@@ -87,16 +86,14 @@ def _check_mingru_mean(conv, x, edge_index, edge_attr=None):
     out = conv(x, edge_index, edge_attr)
     conv.add_mean = False
     without = conv(x, edge_index, edge_attr)
+    assert 'add_mean=False' in str(conv)
     conv.add_mean = True
     msg = conv.lin(x)[edge_index[0]]
     if edge_attr is not None:
         msg = msg + conv.lin_edge(edge_attr)
-    mean = torch.stack([msg[edge_index[1] == i].mean(0)
-                        if (edge_index[1] == i).any()
-                        else msg.new_zeros(msg.size(1))
-                        for i in range(x.size(0))])
+    mean = mean_reference(msg, edge_index[1], x.size(0))
     assert torch.allclose(out, without + mean, atol=1e-10)
-    assert 'add_mean=True' in str(conv)
+    assert 'add_mean' not in str(conv)  # The default.
 
 
 def test_bipartite():
@@ -104,12 +101,12 @@ def test_bipartite():
     edge_index = torch.tensor([[0, 3, 2, 0, 1, 3], [1, 0, 1, 1, 2, 0]])
     x_src = torch.randn(4, 5, dtype=torch.double, requires_grad=True)
     x_dst = torch.randn(3, 6, dtype=torch.double, requires_grad=True)
-    conv = GRUConv((5, 6), 8).double()
+    conv = GRUConv((5, 6), 8, edge_dropout=0.0).double()
     out = _check(conv, (x_src, x_dst), edge_index)
     assert out.shape == (3, 8)
-    assert str(conv) == 'GRUConv((5, 6), 8)'
+    assert str(conv) == 'GRUConv((5, 6), 8, edge_dropout=0.0)'
 
-    conv = GRUConv((5, 6), 8, root_weight=False).double()
+    conv = GRUConv((5, 6), 8, root_weight=False, edge_dropout=0.0).double()
     out = conv((x_src, None), edge_index, size=(4, 3))
     assert out.shape == (3, 8)
     assert torch.allclose(out, conv((x_src, x_dst), edge_index))
@@ -119,7 +116,7 @@ def test_lazy_in_channels():
     torch.manual_seed(0)
     edge_index = hub_graph()
     x = torch.randn(12, 7)
-    conv = GRUConv(-1, 8)
+    conv = GRUConv(-1, 8, edge_dropout=0.0)
     out = conv(x, edge_index)
     assert out.shape == (12, 8)
     assert conv.lin.weight.shape == (8, 7)
@@ -127,15 +124,18 @@ def test_lazy_in_channels():
                           atol=1e-5)
 
 
-def test_hoisted_projection_equals_per_edge_messages():
+@pytest.mark.parametrize('add_mean', [False, True])  # Folded W, or not.
+def test_hoisted_projection_equals_per_edge_messages(add_mean):
     torch.manual_seed(0)
     edge_index = hub_graph()
     x = torch.randn(12, 5)
-    conv = GRUConv(5, 8)
+    conv = GRUConv(5, 8, add_mean=add_mean, edge_dropout=0.0)
     hoisted = conv(x, edge_index)
     msg = conv.lin(x)[edge_index[0]]
     per_edge = conv.aggr_module(msg, edge_index[1], dim_size=12)
     expected = per_edge + conv.lin_root(x) + conv.bias
+    if add_mean:
+        expected = expected + mean_reference(msg, edge_index[1], 12)
     assert torch.allclose(hoisted, expected, atol=1e-6)
 
 
@@ -145,8 +145,9 @@ def test_hoisted_projection_equals_per_edge_messages():
     (9, True, True),  # Two directions fold while 9 * 48 < 9 * 8 + 8 * 48.
     (11, True, False),
 ])
+@pytest.mark.parametrize('add_mean', [False, True])
 def test_message_weight_folds_into_the_input_projection_where_cheaper(
-        monkeypatch, in_channels, bidirectional, folded):
+        monkeypatch, in_channels, bidirectional, folded, add_mean):
     from torch_geometric_gru.aggr import recurrence
     run = recurrence.ops.run_gru_layer
     widths = []
@@ -159,7 +160,9 @@ def test_message_weight_folds_into_the_input_projection_where_cheaper(
     torch.manual_seed(0)
     edge_index = hub_graph()
     x = torch.randn(12, in_channels, dtype=torch.double, requires_grad=True)
-    conv = GRUConv(in_channels, 8, bidirectional=bidirectional).double()
+    # With the mean, W folds too: the mean of W x_j is W (mean of x_j).
+    conv = GRUConv(in_channels, 8, bidirectional=bidirectional,
+                   add_mean=add_mean, edge_dropout=0.0).double()
     _check(conv, x, edge_index)  # Output and every gradient.
     width = in_channels if folded else 8
     assert widths == [(width, width)] * (2 if bidirectional else 1)
@@ -169,7 +172,7 @@ def test_hooks_on_the_message_weight_see_it_called():
     torch.manual_seed(0)
     edge_index = hub_graph()
     x = torch.randn(12, 5, dtype=torch.double)
-    conv = GRUConv(5, 8).double()
+    conv = GRUConv(5, 8, add_mean=False, edge_dropout=0.0).double()
     seen = []
     handle = conv.lin.register_forward_hook(
         lambda module, inputs, output: seen.append(output.shape))
@@ -192,7 +195,7 @@ def test_sparse_layouts_and_edge_index():
     edge_index = _sorted_by_destination_then_source(
         torch.unique(hub_graph(), dim=1))
     x = torch.randn(12, 5)
-    conv = GRUConv(5, 8)
+    conv = GRUConv(5, 8, edge_dropout=0.0)
     layouts = [torch.sparse_csc, torch.sparse_coo]
     if SparseTensor is not None and hasattr(SparseTensor, 'from_edge_index'):
         layouts.append('torch_sparse')
@@ -209,7 +212,7 @@ def test_torch_sparse_tensor():
     edge_index = _sorted_by_destination_then_source(
         torch.unique(hub_graph(), dim=1))
     x = torch.randn(12, 5)
-    conv = GRUConv(5, 8)
+    conv = GRUConv(5, 8, edge_dropout=0.0)
     adj_t = SparseTensor.from_edge_index(edge_index,
                                          sparse_sizes=(12, 12)).t()
     assert torch.allclose(conv(x, adj_t), conv(x, edge_index), atol=1e-6)
@@ -219,7 +222,7 @@ def test_uncoalesced_adjacency_is_read_in_entry_order_and_left_as_is():
     torch.manual_seed(0)
     edge_index = hub_graph()  # Unsorted, with multi-edges.
     x = torch.randn(12, 5, dtype=torch.double)
-    conv = GRUConv(5, 8).double()
+    conv = GRUConv(5, 8, edge_dropout=0.0).double()
     adj_t = torch.sparse_coo_tensor(
         edge_index.flip(0), torch.ones(edge_index.size(1), dtype=torch.double),
         (12, 12))
@@ -253,7 +256,7 @@ def test_sparse_adjacency_through_propagate_and_cached(layout, monkeypatch):
     edge_index = _sorted_by_destination_then_source(
         torch.unique(hub_graph(), dim=1))
     x = torch.randn(12, 5, dtype=torch.double)
-    conv = GRUConv(5, 8).double()
+    conv = GRUConv(5, 8, edge_dropout=0.0).double()
     adj_t = torch.sparse_coo_tensor(
         edge_index.flip(0), torch.ones(edge_index.size(1), dtype=torch.double),
         (12, 12)).coalesce()
@@ -277,7 +280,7 @@ def test_node_relabelling_equivariance():
     torch.manual_seed(0)
     edge_index = hub_graph()
     x = torch.randn(12, 5)
-    conv = GRUConv(5, 8)
+    conv = GRUConv(5, 8, edge_dropout=0.0)
     out = conv(x, edge_index)
     perm = torch.randperm(12)  # New id of node i is perm[i].
     inv = torch.empty_like(perm)
@@ -286,11 +289,13 @@ def test_node_relabelling_equivariance():
     assert torch.allclose(out_relabelled[perm], out, atol=1e-6)
 
 
-def test_gradcheck():
+@pytest.mark.parametrize('add_mean', [False, True])  # Folded W, or not.
+def test_gradcheck(add_mean):
     torch.manual_seed(0)
     edge_index = torch.tensor([[0, 2, 1, 2, 0], [1, 1, 0, 1, 2]])
     x = torch.randn(3, 2, dtype=torch.double, requires_grad=True)
-    conv = GRUConv(2, 3, bidirectional=True).double()
+    conv = GRUConv(2, 3, bidirectional=True, add_mean=add_mean,
+                   edge_dropout=0.0).double()
     assert torch.autograd.gradcheck(lambda x: conv(x, edge_index), (x, ))
 
 
@@ -302,6 +307,40 @@ def test_reset_parameters_and_repr():
     conv.reset_parameters()
     assert conv.bias.abs().sum() == 0
     assert not torch.equal(before, conv.lin.weight)
+
+
+def test_defaults_drop_in_edges_in_training_and_add_the_mean():
+    # As documented: edge_dropout=0.5, drawn per training forward from the
+    # global generator (torch.manual_seed reproduces it), every in-edge read
+    # in evaluation; add_mean=True, over every in-edge, the dropped too.
+    conv = GRUConv(4, 8)
+    assert conv.add_mean is True
+    assert conv.aggr_module.edge_dropout == 0.5
+    assert str(conv) == 'GRUConv(4, 8)'
+    assert str(GRUConv(4, 8, add_mean=False, edge_dropout=0.0)) == \
+        'GRUConv(4, 8, add_mean=False, edge_dropout=0.0)'
+    torch.manual_seed(0)
+    x = torch.randn(12, 4, dtype=torch.double)
+    edge_index = hub_graph()
+    conv = conv.double().eval()
+    full = conv(x, edge_index)
+    assert torch.equal(conv(x, edge_index), full)
+    assert torch.allclose(full, conv_reference(conv, x, edge_index),
+                          atol=1e-10)
+    conv.train()
+    outs = []
+    for seed in (1, 1, 2):
+        torch.manual_seed(seed)
+        outs.append(conv(x, edge_index))
+    assert torch.equal(outs[0], outs[1])
+    assert not torch.allclose(outs[0], outs[2], atol=1e-3)
+    assert not torch.allclose(outs[0], full, atol=1e-3)
+    conv.add_mean = False  # The same draw, without the mean:
+    torch.manual_seed(1)
+    without = conv(x, edge_index)
+    msg = conv.lin(x)[edge_index[0]]
+    assert torch.allclose(outs[0] - without,
+                          mean_reference(msg, edge_index[1], 12), atol=1e-10)
 
 
 @pytest.mark.parametrize('args,error,match', [
@@ -364,7 +403,7 @@ def test_out_of_range_edges_raise_index_and_value_errors():
 
 def test_no_bias_anywhere():
     # bias=False: neither the layer nor its GRU learns additive biases.
-    conv = GRUConv(4, 8, bias=False)
+    conv = GRUConv(4, 8, bias=False, edge_dropout=0.0)
     assert not any('bias' in name for name, _ in conv.named_parameters())
     torch.manual_seed(0)
     x = torch.randn(6, 4, dtype=torch.double, requires_grad=True)
@@ -383,14 +422,16 @@ def test_random_graphs_match_reference(data):
     edge_index = torch.tensor(pairs, dtype=torch.long).view(-1, 2).t()
     torch.manual_seed(data.draw(st.integers(0, 2**16), label='seed'))
     x = torch.randn(num_nodes, 3, dtype=torch.double, requires_grad=True)
-    conv = GRUConv(3, 4, bidirectional=data.draw(st.booleans())).double()
+    conv = GRUConv(3, 4, bidirectional=data.draw(st.booleans()),
+                   add_mean=data.draw(st.booleans(), label='add_mean'),
+                   edge_dropout=0.0).double()
     _check(conv, x, edge_index.contiguous())
 
 
 def test_numpy_integer_size_as_pyg_takes_it():
     import numpy as np
     x, edge_index = torch.randn(4, 3), torch.tensor([[0, 1, 2], [1, 2, 3]])
-    conv = GRUConv(3, 5)
+    conv = GRUConv(3, 5, edge_dropout=0.0)
     assert torch.equal(conv(x, edge_index, size=(np.int64(4), np.int64(4))),
                        conv(x, edge_index))
 
@@ -419,7 +460,7 @@ def test_backward_inside_autocast(cell):
     # .backward() called inside torch.autocast, as training loops do: the
     # recurrence runs (and differentiates) in the weights' dtype.
     torch.manual_seed(0)
-    conv = GRUConv(3, 5, cell=cell)
+    conv = GRUConv(3, 5, cell=cell, edge_dropout=0.0)
     x = torch.randn(6, 3, requires_grad=True)
     edge_index = hub_graph(6)[:, :14]
     expected = torch.autograd.grad(conv(x, edge_index).sum(), x)[0]

@@ -2,7 +2,7 @@ r"""GRUConv as a PyG citizen: what PyG builds on propagate (explainers,
 hooks, basis weights, flow) acts on the messages the GRU reads."""
 import pytest
 import torch
-from reference import gru_reference, hub_graph
+from reference import gru_reference, hub_graph, mean_reference
 from torch_geometric.data import HeteroData
 from torch_geometric.explain import Explainer, GNNExplainer
 from torch_geometric.explain.algorithm.utils import clear_masks, set_masks
@@ -19,15 +19,18 @@ def _graph(seed=0):
 
 
 def _scaled_reference(conv, x, edge_index, weight):
-    r"""GRUConv with every message scaled, as a per-node nn.GRU loop."""
+    r"""GRUConv with every message scaled, as a per-node nn.GRU loop (and
+    the mean of the scaled messages if :obj:`conv.add_mean`)."""
     msg = conv.lin(x)[edge_index[0]] * weight.view(-1, 1)
     out = gru_reference(conv.aggr_module.gru, msg, edge_index[1], x.size(0))
+    if conv.add_mean:
+        out = out + mean_reference(msg, edge_index[1], x.size(0))
     return out + conv.lin_root(x) + conv.bias
 
 
 def test_edge_weight_scales_messages():
     x, edge_index = _graph()
-    conv = GRUConv(5, 8).double()
+    conv = GRUConv(5, 8, edge_dropout=0.0).double()
     weight = torch.rand(edge_index.size(1), dtype=torch.double)
     out = conv(x, edge_index, edge_weight=weight)
     expected = _scaled_reference(conv, x, edge_index, weight)
@@ -44,7 +47,7 @@ def test_edge_weight_scales_messages():
 
 def test_explainer_mask_scales_the_messages_the_gru_reads():
     x, edge_index = _graph()
-    conv = GRUConv(5, 8).double()
+    conv = GRUConv(5, 8, edge_dropout=0.0).double()
     mask = torch.rand(edge_index.size(1), dtype=torch.double)
     plain = conv(x, edge_index)
     set_masks(conv, mask, edge_index, apply_sigmoid=False)
@@ -85,7 +88,7 @@ def test_gnn_explainer_learns_an_edge_mask():
 
 def test_every_propagate_hook_fires_and_can_change_the_messages():
     x, edge_index = _graph()
-    conv = GRUConv(5, 8).double()
+    conv = GRUConv(5, 8, edge_dropout=0.0).double()
     plain = conv(x, edge_index)
     fired = []
     for kind in ('propagate_forward_pre', 'propagate_forward',
@@ -125,18 +128,21 @@ def test_propagate_path_equals_the_hoisted_path():
     x, edge_index = _graph()
     x_dst = torch.randn(14, 3, dtype=torch.double)
     edge_attr = torch.randn(edge_index.size(1), 2, dtype=torch.double)
+    exact = dict(edge_dropout=0.0)  # The same edges on both paths.
     cases = [
-        (GRUConv(5, 8), (x, edge_index), {}),
-        (GRUConv(5, 8, edge_dim=2), (x, edge_index),
+        (GRUConv(5, 8, add_mean=False, **exact), (x, edge_index), {}),
+        (GRUConv(5, 8, add_mean=False, edge_dim=2, **exact), (x, edge_index),
          dict(edge_attr=edge_attr)),
-        (GRUConv((5, 3), 8), ((x, x_dst), edge_index), {}),
-        (GRUConv(5, 8, bidirectional=True, num_layers=2), (x, edge_index),
-         {}),
-        (GRUConv(5, 8, add_mean=True, bidirectional=True), (x, edge_index),
-         {}),
-        (GRUConv(5, 8, add_mean=True, edge_dim=2), (x, edge_index),
+        (GRUConv((5, 3), 8, add_mean=False, **exact),
+         ((x, x_dst), edge_index), {}),
+        (GRUConv(5, 8, add_mean=False, bidirectional=True, num_layers=2,
+                 **exact), (x, edge_index), {}),
+        (GRUConv(5, 8, add_mean=True, bidirectional=True, **exact),
+         (x, edge_index), {}),
+        (GRUConv(5, 8, add_mean=True, edge_dim=2, **exact), (x, edge_index),
          dict(edge_attr=edge_attr)),
-        (GRUConv(5, 8, add_mean=True, cell='mingru'), (x, edge_index), {}),
+        (GRUConv(5, 8, add_mean=True, cell='mingru', **exact),
+         (x, edge_index), {}),
     ]
     for conv, args, kwargs in cases:
         conv = conv.double()
@@ -153,8 +159,8 @@ def test_propagate_path_equals_the_hoisted_path():
 
 def test_flow_target_to_source_reverses_the_edges():
     x, edge_index = _graph()
-    conv = GRUConv(5, 8, flow='target_to_source').double()
-    forward = GRUConv(5, 8).double()
+    conv = GRUConv(5, 8, flow='target_to_source', edge_dropout=0.0).double()
+    forward = GRUConv(5, 8, edge_dropout=0.0).double()
     forward.load_state_dict(conv.state_dict())
     assert torch.allclose(conv(x, edge_index), forward(x, edge_index.flip(0)),
                           atol=1e-12)

@@ -5,6 +5,7 @@ sizes, and an exported program that runs on another graph after a save and
 load round trip."""
 import pytest
 import torch
+from reference import mean_reference
 from torch_geometric.nn import SAGEConv
 
 from torch_geometric_gru import GRUAggregation, GRUConv
@@ -21,10 +22,12 @@ def _graph(num_nodes, num_edges, seed=0):
 
 def _convs():
     torch.manual_seed(0)
+    exact = dict(edge_dropout=0.0)  # Compiled and eager read every edge.
     return {
-        'GRUConv': GRUConv(16, 32),
+        'GRUConv': GRUConv(16, 32, **exact),
         'GRUConv-bidirectional-2-layers': GRUConv(16, 32, num_layers=2,
-                                                  bidirectional=True),
+                                                  bidirectional=True,
+                                                  **exact),
         'SAGEConv-GRUAggregation': SAGEConv(16, 32,
                                             aggr=GRUAggregation(16)),
     }
@@ -62,8 +65,8 @@ def test_fullgraph_dynamic_equals_eager_without_recompiling(name):
 @pytest.mark.slow
 def test_compiled_training_step_equals_eager():
     torch.manual_seed(0)
-    eager = GRUConv(16, 8)
-    compiled_model = GRUConv(16, 8)
+    eager = GRUConv(16, 8, edge_dropout=0.0)
+    compiled_model = GRUConv(16, 8, edge_dropout=0.0)
     compiled_model.load_state_dict(eager.state_dict())
     torch._dynamo.reset()
     compiled = torch.compile(compiled_model, fullgraph=True, dynamic=True)
@@ -126,6 +129,7 @@ def test_edge_dropout_compiles_in_one_graph(cell):
     # In training, the dropped in-edges are drawn inside the graph; the
     # compiled layer reads exactly the in-edges that the same draw keeps.
     # (The minGRU cell's scan runs eagerly: a graph break, not one graph.)
+    # The mean (add_mean=True) reads every in-edge, the dropped ones too.
     torch.manual_seed(0)
     conv = GRUConv(16, 8, edge_dropout=0.5, cell=cell).train()
     x, edge_index = _graph(30, 120)
@@ -137,8 +141,13 @@ def test_edge_dropout_compiles_in_one_graph(cell):
     torch.manual_seed(3)
     keep = torch.rand(120) >= 0.5
     assert 30 < int(keep.sum()) < 90
-    expected = conv.eval()(x, edge_index[:, keep])  # Reads every edge given.
+    conv.eval()
+    conv.add_mean = False  # The GRU alone reads every edge given,
+    expected = conv(x, edge_index[:, keep])
     conv.train()
+    conv.add_mean = True  # and the mean every edge.
+    msg = conv.lin(x)[edge_index[0]]
+    expected = expected + mean_reference(msg, edge_index[1], 30)
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
     params = list(conv.parameters())
     got = torch.autograd.grad(out.square().sum(), params)

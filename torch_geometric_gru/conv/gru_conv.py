@@ -35,13 +35,19 @@ class GRUConv(MessagePassing):
         \mathbf{x}^{\prime}_i &= \mathbf{W}_{root} \mathbf{x}_i +
         \mathrm{GRU}\left(\mathbf{m}_{j_1 \to i}, \ldots,
         \mathbf{m}_{j_{\deg(i)} \to i}\right)
-        \; \left(+ \, \mathrm{mean}_{j} \, \mathbf{m}_{j \to i}\right)
-        + \mathbf{b}
+        + \mathrm{mean}_{j} \, \mathbf{m}_{j \to i} + \mathbf{b}
 
     where the GRU's output is its final hidden state (exactly, see
     :class:`~torch_geometric_gru.GRUAggregation`), :math:`j_1, j_2, \ldots`
     are the sources of the in-edges of :math:`i` in the order they stand in
-    :obj:`edge_index`, and nodes without in-edges aggregate to zero.
+    :obj:`edge_index`, and nodes without in-edges aggregate to zero. By
+    default, the mean of the messages is added (:obj:`add_mean`), and in
+    training each in-edge is dropped from the GRU's sequence with
+    probability :obj:`edge_dropout` (0.5) at every forward: defaults chosen
+    on validation accuracy (see the docs' results), that keep the GRU from
+    fitting the exact neighbourhoods of the training nodes. In evaluation
+    mode the layer is deterministic and reads every in-edge;
+    :obj:`edge_dropout=0.0, add_mean=False` gives the GRU alone.
 
     Without edge features, :math:`\mathbf{W}` and the GRU's input projection
     act on the :math:`|\mathcal{V}|` source nodes once, and their results
@@ -264,20 +270,22 @@ class GRUConv(MessagePassing):
             # Node messages W x_j, read by every out-edge: projected once
             # per node; W goes to the aggregation where it may, which folds
             # it into its cell's input projection where that costs less.
-            fold = plain_linear(self.lin) and not self.add_mean
+            fold = plain_linear(self.lin)
             h = x_src if fold else self.lin(x_src)
             out = self.aggr_module(
                 h, dst, dim_size=inp.num_dst, x_index=src, validate=False,
                 order=order, x_weight=self.lin.weight if fold else None)
-            out = self.neighbourhood(
-                out, h.index_select(0, src) if self.add_mean else None, dst,
-                inp.num_dst)
+            mean = self.mean(h.index_select(0, src), dst, inp.num_dst) \
+                if self.add_mean else None
+            if mean is not None and fold:  # W is linear: W (mean of x_j).
+                mean = self.lin(mean)
+            out = self.neighbourhood(out, mean)
         else:
             msg = self.message(self.lin(x_src).index_select(0, src),
                                edge_emb, edge_weight)
             out = self.aggr_module(msg, dst, dim_size=inp.num_dst,
                                    validate=False, order=order)
-            out = self.neighbourhood(out, msg, dst, inp.num_dst)
+            out = self.neighbourhood(out, self.mean(msg, dst, inp.num_dst))
         if self.lin_root is not None:
             out = out + self.lin_root(x_dst)
         if self.bias is not None:
@@ -297,19 +305,24 @@ class GRUConv(MessagePassing):
                   edge_order: OptTensor = None) -> Tensor:
         out = self.aggr_module(inputs, index, ptr=ptr, dim_size=dim_size,
                                validate=False, order=edge_order)
-        return self.neighbourhood(out, inputs, index, dim_size)
+        return self.neighbourhood(out, self.mean(inputs, index, dim_size))
 
-    def neighbourhood(self, out: Tensor, msg: OptTensor, index: Tensor,
-                      dim_size: Optional[int]) -> Tensor:
+    def mean(self, msg: Tensor, index: Tensor,
+             dim_size: Optional[int]) -> OptTensor:
+        r"""The mean of the messages :obj:`msg` of every node if
+        :obj:`add_mean` (zeros without in-edges), else :obj:`None`."""
+        if not self.add_mean:
+            return None
+        return scatter(msg, index, 0, dim_size, reduce='mean')
+
+    def neighbourhood(self, out: Tensor, mean: OptTensor) -> Tensor:
         r"""What the neighbours of every node contribute: the GRU's final
         state :obj:`out` (both directions mapped back to
-        :obj:`out_channels`), plus the mean of the messages :obj:`msg` if
-        :obj:`add_mean`."""
+        :obj:`out_channels`), plus the mean of the messages :obj:`mean` if
+        given."""
         if self.lin_out is not None:
             out = self.lin_out(out)
-        if msg is not None and self.add_mean:
-            out = out + scatter(msg, index, 0, dim_size, reduce='mean')
-        return out
+        return out if mean is None else out + mean
 
     def __repr__(self) -> str:
         return conv_repr(self)
