@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -469,3 +471,27 @@ def test_backward_inside_autocast(cell):
         out.float().sum().backward()
     assert x.grad.dtype == torch.float32
     assert torch.allclose(x.grad, expected, atol=0.1)
+
+
+@pytest.mark.parametrize('edge_dim,weighted', [(None, False), (3, False),
+                                               (None, True)])
+def test_int32_edge_index_as_int64(edge_dim, weighted):
+    # Every path, the mean's scatter included, reads int32 indices (PyG's
+    # scatter_add_ needs int64 on some of PyTorch's paths, e.g. these
+    # sizes).
+    torch.manual_seed(0)
+    edge_index = torch.tensor([[0, 1, 2, 3], [0, 0, 1, 1]])
+    x = torch.randn(4, 8)
+    kwargs = {}
+    if edge_dim is not None:
+        kwargs['edge_attr'] = torch.randn(edge_index.size(1), edge_dim)
+    if weighted:
+        kwargs['edge_weight'] = torch.rand(edge_index.size(1))
+    conv = GRUConv(8, 32, edge_dim=edge_dim).eval()
+    out = conv(x, edge_index.int(), **kwargs)  # First: no cached layout.
+    expected = copy.deepcopy(conv)(x, edge_index, **kwargs)
+    assert torch.allclose(out, expected, atol=1e-6)
+    conv = copy.deepcopy(conv)
+    conv.register_message_forward_hook(lambda *args: None)  # propagate
+    assert torch.allclose(conv(x, edge_index.int(), **kwargs), expected,
+                          atol=1e-6)

@@ -313,7 +313,8 @@ class GRUConv(MessagePassing):
         :obj:`add_mean` (zeros without in-edges), else :obj:`None`."""
         if not self.add_mean:
             return None
-        return scatter(msg, index, 0, dim_size, reduce='mean')
+        # PyG's scatter takes int64 indices; the GRU's path takes int32 too.
+        return scatter(msg, index.long(), 0, dim_size, reduce='mean')
 
     def neighbourhood(self, out: Tensor, mean: OptTensor) -> Tensor:
         r"""What the neighbours of every node contribute: the GRU's final
