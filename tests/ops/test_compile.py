@@ -124,6 +124,7 @@ def test_compiled_range_error_names_the_edge_index(row, name):
         compiled(x, edge_index)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('cell', ['gru', 'mingru'])
 def test_edge_dropout_compiles_in_one_graph(cell):
     # In training, the dropped in-edges are drawn inside the graph; the
