@@ -106,6 +106,7 @@ def test_export_dynamic_save_load(name, tmp_path):
     assert 'torch_geometric_gru.pack.default' in ops
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('row,name', [(0, 'num_src_nodes'),
                                       (1, 'num_dst_nodes')])
 def test_compiled_range_error_names_the_edge_index(row, name):
