@@ -52,6 +52,7 @@ import torch  # noqa: E402
 from options import (  # noqa: E402
     EXACT_GRU,
     add_threads,
+    cpu_name,
     description,
     set_threads,
 )
@@ -103,15 +104,7 @@ def matmul_rate(size: int = 2048, repeats: int = 5) -> float:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name(platform.processor() or platform.machine())
     return (f'{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} '
             f'torch threads, torch {torch.__version__}, '
             f'Python {platform.python_version()}')

@@ -79,7 +79,12 @@ import cpu_threads  # noqa: E402,F401
 import torch  # noqa: E402
 
 
-from options import EXACT_GRU, description, stored_args  # noqa: E402
+from options import (  # noqa: E402
+    EXACT_GRU,
+    cpu_name,
+    description,
+    stored_args,
+)
 
 MODELS = {
     'sage': 'SAGEConv (mean)',
@@ -109,15 +114,7 @@ def parse_count(text: str) -> int:
 
 def machine(threads: int) -> str:
     r"""The CPU (from ``/proc/cpuinfo``), cores, memory and versions."""
-    cpu = 'unknown CPU'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name('unknown CPU')
     import torch_geometric
     return (f'{cpu}, {os.cpu_count()} cores, '
             f'{_meminfo("MemTotal") / 2**30:.0f} GiB; {threads} torch '

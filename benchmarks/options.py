@@ -205,3 +205,15 @@ def add_conv_option(p: argparse.ArgumentParser, help: str) -> None:
 #: figures, and their speed and memory rows stay the cost of the full
 #: sequence; ``citation/defaults.py`` measures the defaults themselves.
 EXACT_GRU = dict(edge_dropout=0.0, add_mean=False)
+
+
+def cpu_name(default: str) -> str:
+    r"""The CPU's model name from ``/proc/cpuinfo``, else :obj:`default`."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return default
