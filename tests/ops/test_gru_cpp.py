@@ -7,7 +7,11 @@ extensions folder); the :func:`extension` fixture builds or loads it once
 per session: about 80 s for a first build on the two-core machine, well
 under a second once cached. Without a compiler the tests that need it
 skip."""
+import os
 import os.path as osp
+import shutil
+import subprocess
+import sys
 import time
 import warnings
 
@@ -285,3 +289,47 @@ def test_build_does_not_depend_on_the_checkout(extension, monkeypatch,
     assert osp.getmtime(module.__file__) == built  # Not compiled again.
     with open(osp.join(osp.dirname(module.__file__), 'build.ninja')) as f:
         assert str(tmp_path) not in f.read()
+
+
+def test_build_runs_the_environments_ninja(extension, monkeypatch,
+                                           tmp_path):
+    # A process of the same environment whose PATH finds another ninja
+    # first (the environment not activated: the system's ninja) neither
+    # runs that ninja nor rebuilds the extension. Two ninja versions read
+    # each other's build log as out of date (ninja 1.11 and 1.13 rebuilt it
+    # in turn, each process 20-60 s, before the build ran its own).
+    ninja = cpp._ninja()
+    if ninja is None or osp.dirname(ninja) not in (
+            osp.dirname(sys.executable), osp.join(sys.prefix, 'bin')):
+        pytest.skip("needs the ninja package in this Python environment "
+                    "(pip install ninja)")
+    ran = tmp_path / 'ran'
+    fake = tmp_path / 'bin' / 'ninja'
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\ntouch {ran}\nexit 1\n')
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f'{fake.parent}{os.pathsep}'
+               f'{os.environ.get("PATH", "")}')
+    env.pop(cpp.ENV, None)
+    built = osp.getmtime(extension.__file__)
+    # A fresh process: PyTorch runs ninja once per process and extension.
+    script = ('import os, shutil\n'
+              'from torch_geometric_gru.ops import cpp\n'
+              'path = os.environ["PATH"]\n'
+              f'assert shutil.which("ninja") == {str(fake)!r}\n'
+              'print(cpp._build().__file__)\n'
+              'assert os.environ["PATH"] == path\n')
+    proc = subprocess.run([sys.executable, '-c', script], env=env,
+                          capture_output=True, text=True, timeout=600,
+                          cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == extension.__file__
+    assert osp.getmtime(extension.__file__) == built  # Not compiled again,
+    assert not ran.exists()  # and the other ninja never ran.
+
+
+def test_build_is_named_by_its_ninja(monkeypatch):
+    name = cpp._name_and_flags()[0]
+    assert cpp._name_and_flags()[0] == name
+    monkeypatch.setattr(cpp, '_ninja', lambda: '/elsewhere/bin/ninja')
+    assert cpp._name_and_flags()[0] != name

@@ -12,7 +12,12 @@ in PyTorch's extensions folder (:obj:`TORCH_EXTENSIONS_DIR`, by default
 build per vector instruction set, source, PyTorch version and Python
 environment: a cache shared by machines of different CPU types never hands
 one of them code it cannot run, and checkouts or virtual environments that
-share it never rebuild each other's.
+share it never rebuild each other's. The build runs the :obj:`ninja` of
+the Python environment (the package installs it there) where there is
+one, whatever :obj:`PATH` says, and the build is named by that
+:obj:`ninja` too: two :obj:`ninja` versions read each other's build log as
+out of date, so processes of one environment with different :obj:`PATH`
+values (one activated, one not) would otherwise rebuild it in turn.
 
 The first build says so on standard error (one line: what, once, about
 how long, how to skip). Build it ahead of time, e.g. in a Docker image or
@@ -145,6 +150,38 @@ def _build_lock(directory: str, timeout: float):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _ninja() -> Optional[str]:
+    r"""The :obj:`ninja` a build runs: the one beside this Python (the
+    :obj:`ninja` package installs it in the environment's :obj:`bin/`),
+    else the first on :obj:`PATH`, else :obj:`None`."""
+    for folder in (osp.dirname(sys.executable), osp.join(sys.prefix, 'bin'),
+                   osp.join(sys.prefix, 'Scripts')):
+        for name in ('ninja', 'ninja.exe'):
+            path = osp.join(folder, name)
+            if osp.isfile(path) and os.access(path, os.X_OK):
+                return path
+    return shutil.which('ninja')
+
+
+@contextlib.contextmanager
+def _ninja_first(ninja: Optional[str]):
+    r"""Puts the folder of :obj:`ninja` first on :obj:`PATH` while PyTorch
+    builds (it runs :obj:`ninja` by name), then restores :obj:`PATH`."""
+    if ninja is None:
+        yield
+        return
+    old = os.environ.get('PATH')
+    os.environ['PATH'] = osp.dirname(ninja) + (os.pathsep + old
+                                               if old else '')
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop('PATH', None)
+        else:
+            os.environ['PATH'] = old
+
+
 def _name_and_flags(kind: str = 'gru') -> Tuple[str, List[str], List[str]]:
     suffix, flags = _flags()
     ldflags = []
@@ -153,15 +190,17 @@ def _name_and_flags(kind: str = 'gru') -> Tuple[str, List[str], List[str]]:
         # OpenMP runtime is the one PyTorch has already loaded (same
         # soname), so both share one thread pool.
         flags, ldflags = flags + ['-fopenmp'], ['-fopenmp']
-    # One build per source, flags, PyTorch and Python environment:
+    # One build per source, flags, PyTorch, Python environment and ninja:
     # checkouts or virtual environments that share the cache never rebuild
     # each other's extension (the build files name the include folders of
-    # the environment's torch and Python).
+    # the environment's torch and Python, and ninja versions disagree on
+    # what their build logs say).
     key = hashlib.sha256(b'\0'.join([
         _read(SOURCES[kind]), ' '.join(flags).encode(),
         torch.__version__.encode(),
         osp.dirname(osp.abspath(torch.__file__)).encode(),
-        sys.prefix.encode(), sys.version.encode()])).hexdigest()[:12]
+        sys.prefix.encode(), sys.version.encode(),
+        (_ninja() or '').encode()])).hexdigest()[:12]
     prefix = 'torch_geometric_gru' + ('' if kind == 'gru' else f'_{kind}')
     return f'{prefix}_cpu_{suffix}_{key}', flags, ldflags
 
@@ -177,7 +216,7 @@ def _build(kind: str = 'gru') -> ModuleType:
     directory = _build_directory(name)
     source = _read(SOURCES[kind])
     filename = osp.basename(SOURCES[kind])
-    with _build_lock(directory, _timeout()):
+    with _build_lock(directory, _timeout()), _ninja_first(_ninja()):
         # The source is compiled from a copy in the build folder, so that
         # the build does not depend on where the package is installed.
         copy = osp.join(directory, filename)
