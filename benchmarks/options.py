@@ -199,12 +199,13 @@ def add_conv_option(p: argparse.ArgumentParser, help: str) -> None:
 
 
 #: ``GRUConv`` as every figure in docs/ measured before its defaults changed
-#: (2026-12-07, ``edge_dropout=0.5`` and ``add_mean=True``): every node
-#: reads all of its in-edges in training too, and no mean beside the GRU.
+#: (2026-12-07, ``edge_dropout=0.5``, ``add_mean=True`` and
+#: ``gru_scale=True``): every node reads all of its in-edges in training
+#: too, no mean beside the GRU, and no learned scale on its state.
 #: The scripts pass it so that their commands still reproduce those
 #: figures, and their speed and memory rows stay the cost of the full
 #: sequence; ``citation/defaults.py`` measures the defaults themselves.
-EXACT_GRU = dict(edge_dropout=0.0, add_mean=False)
+EXACT_GRU = dict(edge_dropout=0.0, add_mean=False, gru_scale=False)
 
 
 def cpu_name(default: str) -> str:

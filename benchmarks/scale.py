@@ -14,7 +14,14 @@ a linear head to the classes; a training step with Adam on the seeds' loss):
 
 * ``sage``: PyG's :class:`~torch_geometric.nn.models.GraphSAGE` (mean);
 * ``gru``: :class:`torch_geometric_gru.GRUGNN` (a stack of
-  :class:`~torch_geometric_gru.GRUConv`);
+  :class:`~torch_geometric_gru.GRUConv`), each layer reading every in-edge
+  in training too (:obj:`EXACT_GRU`, the layer before its defaults
+  changed, as every earlier figure measured it);
+* ``gru-defaults`` (on request): the same with :class:`GRUConv`'s defaults
+  (each in-edge dropped from the GRU's sequences with probability 0.5 in
+  training, the mean of the messages added, the learned scale), drawing
+  the dropped in-edges from the layers' own generator (:obj:`seed=0`) so
+  that the loader samples the same batches;
 * ``mingru`` (on request): the same with :obj:`cell='mingru'` (the fused
   minGRU scan);
 * ``sage-gru``: :class:`torch_geometric_gru.GRUGraphSAGE` (SAGEConv with a
@@ -68,10 +75,13 @@ from options import EXACT_GRU  # noqa: E402
 MODELS = {
     'sage': 'GraphSAGE (mean, PyG)',
     'gru': 'GRUGNN',
+    'gru-defaults': 'GRUGNN (defaults)',
     'mingru': "GRUGNN(cell='mingru')",
     'sage-gru': 'GRUGraphSAGE',
     'sage-lstm': "GraphSAGE (PyG's LSTM aggr.)",
 }
+#: The models that build a packed layout per layer.
+GRU_MODELS = ('gru', 'gru-defaults', 'mingru', 'sage-gru')
 
 
 def power_law_graph(num_nodes: int, num_edges: int, exponent: float = 2.5,
@@ -131,6 +141,12 @@ def build_model(name: str, in_channels: int, hidden: int, num_layers: int):
     if name == 'gru':
         from torch_geometric_gru import GRUGNN
         return GRUGNN(in_channels, hidden, num_layers, **EXACT_GRU)
+    if name == 'gru-defaults':
+        # The in-edge draws from the layers' own generator (seed), not the
+        # global one, which samples the batches: the same batches as the
+        # other models'.
+        from torch_geometric_gru import GRUGNN
+        return GRUGNN(in_channels, hidden, num_layers, seed=0)
     if name == 'mingru':
         from torch_geometric_gru import GRUGNN
         return GRUGNN(in_channels, hidden, num_layers, cell='mingru',
@@ -189,7 +205,7 @@ def worker(spec: Dict) -> Dict:
     head = torch.nn.Linear(spec['hidden'], spec['classes'])
     params = list(model.parameters()) + list(head.parameters())
     optimizer = torch.optim.Adam(params, lr=0.01)
-    gru = spec['model'] in ('gru', 'mingru', 'sage-gru')
+    gru = spec['model'] in GRU_MODELS
 
     total = spec['warmup'] + spec['batches']
     rows = dict(sample=[], step=[], wall=[], layout=[], empty=[], nodes=[],
@@ -338,7 +354,7 @@ def table(args: argparse.Namespace, results: Dict, graph: Dict,
         base = results.get(('sage', trim))
         ratio = f'{r["step"] / base["step"]:.2f}×' if base else '—'
         layout = share = '—'
-        if model in ('gru', 'mingru', 'sage-gru'):  # With a layout.
+        if model in GRU_MODELS:  # With a layout.
             layout = _fmt_ms(r['layout'])
             share = f'{100 * r["layout"] / r["step"]:.1f}%'
         lines.append(

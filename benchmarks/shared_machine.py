@@ -48,7 +48,8 @@ with torch.no_grad():
     x = torch.nn.Linear(data.num_features, 64)(data.x)
 edge_index = data.edge_index[:, data.edge_index[1].argsort(stable=True)]
 if model == 'gru':
-    conv = GRUConv(64, 64, edge_dropout=0.0, add_mean=False)
+    conv = GRUConv(64, 64, edge_dropout=0.0, add_mean=False,
+                   gru_scale=False)
 elif model == 'sage-pyg-gru':
     conv = SAGEConv(64, 64, aggr=PyGGRU(64, 64))
 else:

@@ -62,6 +62,39 @@ def mean_reference(x: Tensor, index: Tensor, dim_size: int) -> Tensor:
     ]) if dim_size > 0 else x.new_zeros(0, x.size(1))
 
 
+def conv_reference(conv, x, edge_index: Tensor, edge_attr=None,
+                   edge_weight=None, aggregate=None) -> Tensor:
+    r""":class:`GRUConv` written out from its formula: the messages
+    :math:`\mathbf{W} \mathbf{x}_j` (plus the projected edge features,
+    times the edge weight), read node by node by :func:`gru_reference`
+    (or by :obj:`aggregate(msg, index, dim_size)`), both directions mapped
+    back, times the learned scale, plus the mean of the messages, the root
+    term and the bias, each where the layer has it."""
+    x_src, x_dst = (x, x) if torch.is_tensor(x) else x
+    msg = conv.lin(x_src)[edge_index[0]]
+    if edge_attr is not None:
+        msg = msg + conv.lin_edge(edge_attr)
+    if edge_weight is not None:
+        msg = msg * edge_weight.view(-1, 1)
+    num_dst = x_dst.size(0) if x_dst is not None else x_src.size(0)
+    if aggregate is None:
+        out = gru_reference(conv.aggr_module.gru, msg, edge_index[1],
+                            num_dst)
+    else:
+        out = aggregate(msg, edge_index[1], num_dst)
+    if conv.lin_out is not None:
+        out = conv.lin_out(out)
+    if conv.gru_scale is not None:
+        out = out * conv.gru_scale
+    if conv.add_mean:  # Node by node, zeros without in-edges.
+        out = out + mean_reference(msg, edge_index[1], num_dst)
+    if conv.lin_root is not None:
+        out = out + conv.lin_root(x_dst)
+    if conv.bias is not None:
+        out = out + conv.bias
+    return out
+
+
 def hub_graph(num_nodes: int = 12, seed: int = 0):
     r"""A small random graph with a hub, isolated nodes, self-loops,
     multi-edges and an unsorted :obj:`edge_index`."""

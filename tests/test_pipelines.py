@@ -229,6 +229,7 @@ def _flat(model):
 @pytest.mark.slow
 @pytest.mark.skipif(not (WITH_PYG_LIB or WITH_TORCH_SPARSE),
                     reason=NO_SAMPLER)
+@pytest.mark.zero_gru_scale  # Replays the example's own initialisation.
 def test_distributed_data_parallel_keeps_replicas_in_sync(tmp_path):
     # The example as a user runs it: two ranks, each on its own shard of
     # Cora's training nodes, NeighborLoader batches, DDP. Full

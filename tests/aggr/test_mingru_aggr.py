@@ -1,9 +1,11 @@
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import devices, hub_graph, mean_reference
+from reference import conv_reference, devices, hub_graph
 from torch.overrides import TorchFunctionMode
 
 from torch_geometric_gru import GRUConv, MinGRUAggregation
@@ -124,10 +126,8 @@ def test_in_gru_conv():
     conv = GRUConv(5, 8, cell='mingru', edge_dropout=0.0).double()
     assert isinstance(conv.aggr_module, MinGRUAggregation)
     assert str(conv) == "GRUConv(5, 8, cell='mingru', edge_dropout=0.0)"
-    msg = conv.lin(x)[edge_index[0]]
-    expected = (mingru_reference(conv.aggr_module, msg, edge_index[1], 12) +
-                mean_reference(msg, edge_index[1], 12) +
-                conv.lin_root(x) + conv.bias)
+    expected = conv_reference(conv, x, edge_index, aggregate=partial(
+        mingru_reference, conv.aggr_module))
     assert torch.allclose(conv(x, edge_index), expected, atol=1e-10)
     with pytest.raises(ValueError, match="one layer and one direction"):
         GRUConv(5, 8, cell='mingru', num_layers=2)
@@ -142,7 +142,6 @@ def test_repr_and_errors():
         aggr(torch.randn(2, 16), torch.tensor([0, 2]), dim_size=2)
     with pytest.raises(ValueError, match="in_channels=16"):
         aggr(torch.randn(2, 15), torch.tensor([0, 1]))
-
 
 
 class LinearWeights(TorchFunctionMode):
@@ -227,9 +226,8 @@ def test_x_weight_fold_in_gru_conv(in_features, folds):
     with LinearWeights() as mode:
         out = conv(x, edge_index)
     assert ((16, in_features) in mode.shapes) is folds
-    msg = conv.lin(x)[edge_index[0]]
-    expected = (mingru_reference(aggr, msg, edge_index[1], 12) +
-                conv.lin_root(x) + conv.bias)
+    expected = conv_reference(conv, x, edge_index,
+                              aggregate=partial(mingru_reference, aggr))
     assert torch.allclose(out, expected, atol=1e-10)
     for got, want in zip(_grads(out, inputs), _grads(expected, inputs)):
         assert torch.allclose(got, want, atol=1e-10)

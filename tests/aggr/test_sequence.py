@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from reference import gru_reference, mean_reference
+from reference import conv_reference, gru_reference
 
 from torch_geometric_gru import GRUAggregation, GRUConv, MinGRUAggregation
 from torch_geometric_gru.aggr.encoding import sinusoidal_encoding
@@ -204,9 +204,9 @@ def test_gru_conv_passes_order_options():
     edge_index = torch.tensor([[0, 1, 2, 3, 4, 0, 2], [1, 1, 1, 1, 0, 2, 1]])
     for mode in ('train', 'eval'):
         getattr(conv, mode)(), getattr(aggr, mode)()
-        msg = conv.lin(x)[edge_index[0]]
-        expected = (aggr(msg, edge_index[1], dim_size=5) +
-                    mean_reference(msg, edge_index[1], 5) + conv.lin_root(x))
+        expected = conv_reference(
+            conv, x, edge_index,
+            aggregate=lambda msg, index, n: aggr(msg, index, dim_size=n))
         assert torch.allclose(conv(x, edge_index), expected, atol=1e-6)
 
 

@@ -4,31 +4,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import devices, gru_reference, hub_graph, mean_reference
+from reference import conv_reference, devices, hub_graph, mean_reference
 from torch_geometric import EdgeIndex
 from torch_geometric.testing import assert_module, withPackage
 from torch_geometric.typing import SparseTensor
 
 from torch_geometric_gru import GRUConv
-
-
-def conv_reference(conv, x, edge_index, edge_attr=None):
-    r"""GRUConv written out with a per-node torch.nn.GRU loop."""
-    x_src, x_dst = (x, x) if torch.is_tensor(x) else x
-    msg = conv.lin(x_src)[edge_index[0]]
-    if edge_attr is not None:
-        msg = msg + conv.lin_edge(edge_attr)
-    num_dst = x_dst.size(0) if x_dst is not None else x_src.size(0)
-    out = gru_reference(conv.aggr_module.gru, msg, edge_index[1], num_dst)
-    if conv.lin_out is not None:
-        out = conv.lin_out(out)
-    if conv.add_mean:  # Node by node, zeros without in-edges.
-        out = out + mean_reference(msg, edge_index[1], num_dst)
-    if conv.lin_root is not None:
-        out = out + conv.lin_root(x_dst)
-    if conv.bias is not None:
-        out = out + conv.bias
-    return out
 
 
 def _check(conv, x, edge_index, edge_attr=None, atol=1e-10):
@@ -54,16 +35,17 @@ def _check(conv, x, edge_index, edge_attr=None, atol=1e-10):
 @pytest.mark.parametrize('num_layers,bidirectional', [(1, False), (2, False),
                                                       (1, True)])
 @pytest.mark.parametrize('root_weight,bias', [(True, True), (False, False)])
-@pytest.mark.parametrize('add_mean', [False, True])
+@pytest.mark.parametrize('add_mean,gru_scale', [(False, False),
+                                                (True, True)])
 def test_matches_reference(device, num_layers, bidirectional, root_weight,
-                           bias, add_mean):
+                           bias, add_mean, gru_scale):
     torch.manual_seed(0)
     edge_index = hub_graph().to(device)
     x = torch.randn(12, 5, dtype=torch.double, device=device,
                     requires_grad=True)
     conv = GRUConv(5, 8, root_weight=root_weight, bias=bias,
                    num_layers=num_layers, bidirectional=bidirectional,
-                   add_mean=add_mean, edge_dropout=0.0)
+                   add_mean=add_mean, gru_scale=gru_scale, edge_dropout=0.0)
     conv = conv.double().to(device)
     out = _check(conv, x, edge_index)
     assert out.shape == (12, 8)
@@ -133,11 +115,10 @@ def test_hoisted_projection_equals_per_edge_messages(add_mean):
     x = torch.randn(12, 5)
     conv = GRUConv(5, 8, add_mean=add_mean, edge_dropout=0.0)
     hoisted = conv(x, edge_index)
-    msg = conv.lin(x)[edge_index[0]]
-    per_edge = conv.aggr_module(msg, edge_index[1], dim_size=12)
-    expected = per_edge + conv.lin_root(x) + conv.bias
-    if add_mean:
-        expected = expected + mean_reference(msg, edge_index[1], 12)
+    expected = conv_reference(  # The aggregation on per-edge messages.
+        conv, x, edge_index,
+        aggregate=lambda msg, index, n: conv.aggr_module(msg, index,
+                                                         dim_size=n))
     assert torch.allclose(hoisted, expected, atol=1e-6)
 
 
@@ -401,6 +382,65 @@ def test_out_of_range_edges_raise_index_and_value_errors():
         conv(x, edge_index)
     with pytest.raises(IndexError, match="negative entry"):
         conv(x, torch.tensor([[0, 1], [-1, 0]]))
+
+
+@pytest.mark.zero_gru_scale  # The layer's own initialisation.
+def test_gru_scale_starts_at_zero_and_learns():
+    # gru_scale=True (the default): at initialisation the layer is its
+    # root term plus the mean of the messages, the GRU switched off; the
+    # scale gets a gradient (the GRU's state), the GRU's weights none yet.
+    torch.manual_seed(0)
+    x = torch.randn(12, 4, dtype=torch.double)
+    edge_index = hub_graph()
+    conv = GRUConv(4, 8, edge_dropout=0.0).double()
+    assert conv.gru_scale.shape == (8, )
+    assert torch.equal(conv.gru_scale, torch.zeros(8, dtype=torch.double))
+    out = conv(x, edge_index)
+    msg = conv.lin(x)[edge_index[0]]
+    expected = (mean_reference(msg, edge_index[1], 12) + conv.lin_root(x) +
+                conv.bias)
+    assert torch.allclose(out, expected, atol=1e-12)
+    out.pow(2).sum().backward()
+    state = conv.aggr_module(msg, edge_index[1], dim_size=12)
+    grad = (2 * out * state).sum(0)
+    assert torch.allclose(conv.gru_scale.grad, grad.detach(), atol=1e-10)
+    assert conv.gru_scale.grad.abs().sum() > 0
+    for name, param in conv.aggr_module.named_parameters():
+        assert param.grad is None or param.grad.abs().sum() == 0, name
+    # reset_parameters zeroes it again; gru_scale=False has none.
+    with torch.no_grad():
+        conv.gru_scale.fill_(2.0)
+    conv.reset_parameters()
+    assert conv.gru_scale.abs().sum() == 0
+    without = GRUConv(4, 8, gru_scale=False)
+    assert without.gru_scale is None
+    assert 'gru_scale' not in dict(without.named_parameters())
+    assert str(GRUConv(4, 8, gru_scale=False)) == \
+        'GRUConv(4, 8, gru_scale=False)'
+    with pytest.raises(TypeError, match="'gru_scale' must be True or False"):
+        GRUConv(4, 8, gru_scale='yes')
+
+
+def test_checkpoints_without_gru_scale():
+    # A checkpoint saved without the scale loads into gru_scale=False;
+    # into the default it raises, naming the argument (also non-strict:
+    # the GRU would silently stay off); with the scale it round-trips.
+    old = GRUConv(4, 8, gru_scale=False).state_dict()
+    GRUConv(4, 8, gru_scale=False).load_state_dict(old)
+    model = torch.nn.ModuleDict(dict(conv=GRUConv(4, 8)))
+    for strict in (True, False):
+        with pytest.raises(RuntimeError, match=r"no 'conv\.gru_scale'.*"
+                           r"'gru_scale=False'"):
+            model.load_state_dict({f'conv.{k}': v for k, v in old.items()},
+                                  strict=strict)
+    conv = GRUConv(4, 8)
+    with torch.no_grad():
+        conv.gru_scale.uniform_()
+    loaded = GRUConv(4, 8)
+    loaded.load_state_dict(conv.state_dict())
+    assert torch.equal(loaded.gru_scale, conv.gru_scale)
+    # Partial loads of other modules are left alone:
+    model.load_state_dict({}, strict=False)
 
 
 def test_no_bias_anywhere():

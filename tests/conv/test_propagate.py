@@ -2,7 +2,7 @@ r"""GRUConv as a PyG citizen: what PyG builds on propagate (explainers,
 hooks, basis weights, flow) acts on the messages the GRU reads."""
 import pytest
 import torch
-from reference import gru_reference, hub_graph, mean_reference
+from reference import conv_reference, hub_graph
 from torch_geometric.data import HeteroData
 from torch_geometric.explain import Explainer, GNNExplainer
 from torch_geometric.explain.algorithm.utils import clear_masks, set_masks
@@ -19,13 +19,8 @@ def _graph(seed=0):
 
 
 def _scaled_reference(conv, x, edge_index, weight):
-    r"""GRUConv with every message scaled, as a per-node nn.GRU loop (and
-    the mean of the scaled messages if :obj:`conv.add_mean`)."""
-    msg = conv.lin(x)[edge_index[0]] * weight.view(-1, 1)
-    out = gru_reference(conv.aggr_module.gru, msg, edge_index[1], x.size(0))
-    if conv.add_mean:
-        out = out + mean_reference(msg, edge_index[1], x.size(0))
-    return out + conv.lin_root(x) + conv.bias
+    r"""GRUConv with every message scaled by :obj:`weight`."""
+    return conv_reference(conv, x, edge_index, edge_weight=weight)
 
 
 def test_edge_weight_scales_messages():

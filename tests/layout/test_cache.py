@@ -6,17 +6,9 @@ import threading
 import numpy as np
 import pytest
 import torch
-from reference import gru_reference, hub_graph, mean_reference
+from reference import conv_reference, gru_reference, hub_graph
 
 from torch_geometric_gru import GRUAggregation, GRUConv
-
-
-def _conv_reference(conv, x, edge_index):
-    msg = conv.lin(x)[edge_index[0]]
-    out = gru_reference(conv.aggr_module.gru, msg, edge_index[1], x.size(0))
-    if conv.add_mean:
-        out = out + mean_reference(msg, edge_index[1], x.size(0))
-    return out + conv.lin_root(x) + conv.bias
 
 
 def test_threads_sharing_a_layer_get_their_own_graph():
@@ -29,7 +21,7 @@ def test_threads_sharing_a_layer_get_their_own_graph():
     x = torch.randn(12, 4)
     graphs = [hub_graph(12, seed) for seed in range(2)]
     with torch.no_grad():
-        expected = [_conv_reference(conv, x, ei) for ei in graphs]
+        expected = [conv_reference(conv, x, ei) for ei in graphs]
     wrong, errors = [0], []
 
     def work(i):
@@ -101,7 +93,7 @@ def test_untracked_writes_to_edge_index_and_order():
     conv(x, edge_index)
     buf[0, 0], buf[0, 1] = 4, 3  # Sources: an x_index write.
     assert torch.allclose(conv(x, edge_index),
-                          _conv_reference(conv, x, edge_index))
+                          conv_reference(conv, x, edge_index))
     buf[1, 5] = 7  # Now out of range: checked, not read.
     with pytest.raises(IndexError, match=r"edge_index\[1\]"):
         conv(x, edge_index)

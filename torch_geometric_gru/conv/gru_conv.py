@@ -15,6 +15,7 @@ from torch_geometric_gru.conv.inputs import conv_aggregation, conv_inputs
 from torch_geometric_gru.conv.paths import (
     EDGE_DROPOUT,
     NO_DECOMPOSED,
+    OLD_CHECKPOINT,
     REFUSED_HOOKS,
     check_conv_options,
     conv_repr,
@@ -33,6 +34,7 @@ class GRUConv(MessagePassing):
         \mathbf{m}_{j \to i} &= \mathbf{W} \mathbf{x}_j
         \; (+ \, \mathbf{W}_e \mathbf{e}_{j, i}) \\
         \mathbf{x}^{\prime}_i &= \mathbf{W}_{root} \mathbf{x}_i +
+        \boldsymbol{\gamma} \odot
         \mathrm{GRU}\left(\mathbf{m}_{j_1 \to i}, \ldots,
         \mathbf{m}_{j_{\deg(i)} \to i}\right)
         + \mathrm{mean}_{j} \, \mathbf{m}_{j \to i} + \mathbf{b}
@@ -41,13 +43,17 @@ class GRUConv(MessagePassing):
     :class:`~torch_geometric_gru.GRUAggregation`), :math:`j_1, j_2, \ldots`
     are the sources of the in-edges of :math:`i` in the order they stand in
     :obj:`edge_index`, and nodes without in-edges aggregate to zero. By
-    default, the mean of the messages is added (:obj:`add_mean`), and in
-    training each in-edge is dropped from the GRU's sequence with
+    default, the mean of the messages is added (:obj:`add_mean`), the GRU's
+    state is scaled by a learned per-channel factor
+    :math:`\boldsymbol{\gamma}` that starts at zero (:obj:`gru_scale`), so
+    that the layer starts as the mean and learns how much the GRU adds, and
+    in training each in-edge is dropped from the GRU's sequence with
     probability :obj:`edge_dropout` (0.5) at every forward: defaults chosen
     on validation accuracy (see the docs' results), that keep the GRU from
     fitting the exact neighbourhoods of the training nodes. In evaluation
     mode the layer is deterministic and reads every in-edge;
-    :obj:`edge_dropout=0.0, add_mean=False` gives the GRU alone.
+    :obj:`edge_dropout=0.0, add_mean=False, gru_scale=False` gives the GRU
+    alone.
 
     Without edge features, :math:`\mathbf{W}` and the GRU's input projection
     act on the :math:`|\mathcal{V}|` source nodes once, and their results
@@ -142,6 +148,16 @@ class GRUConv(MessagePassing):
             drops from the sequence) is added to the GRU's final state, so
             that the GRU refines the mean with what the order adds instead
             of replacing it. (default: :obj:`True`)
+        gru_scale (bool, optional): If set to :obj:`True`, the GRU's final
+            state is multiplied by a learned per-channel factor
+            :math:`\boldsymbol{\gamma}` (the parameter :obj:`gru_scale`,
+            of shape :obj:`[out_channels]`) that starts at zero (ReZero,
+            Bachlechner et al., 2020): the layer starts as its root term
+            plus the mean (:obj:`add_mean`) and learns how much the GRU
+            adds. A checkpoint saved without it loads into a layer built
+            with :obj:`gru_scale=False`; loading it into one with the scale
+            raises an error (also with :obj:`strict=False`: the GRU would
+            stay switched off). (default: :obj:`True`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -175,10 +191,12 @@ class GRUConv(MessagePassing):
         seed: Optional[int] = None,
         edge_dropout: float = EDGE_DROPOUT,
         add_mean: bool = True,
+        gru_scale: bool = True,
         **kwargs,
     ):
         check_conv_options(in_channels, out_channels, edge_dim, kwargs)
         check_bool('add_mean', add_mean)
+        check_bool('gru_scale', gru_scale)
         super().__init__(aggr=conv_aggregation(
             cell, out_channels, num_layers, bidirectional, dropout, bias,
             kernel, checkpoint, positional_encoding=positional_encoding,
@@ -205,6 +223,10 @@ class GRUConv(MessagePassing):
         self.lin_root = None
         if root_weight:
             self.lin_root = Linear(in_channels[1], out_channels, bias=False)
+        if gru_scale:
+            self.gru_scale = Parameter(torch.empty(out_channels))
+        else:
+            self.register_parameter('gru_scale', None)
         if bias:
             self.bias = Parameter(torch.empty(out_channels))
         else:
@@ -217,6 +239,7 @@ class GRUConv(MessagePassing):
         for lin in (self.lin_edge, self.lin_out, self.lin_root):
             if lin is not None:
                 lin.reset_parameters()
+        zeros(self.gru_scale)
         zeros(self.bias)
 
     def forward(
@@ -319,11 +342,26 @@ class GRUConv(MessagePassing):
     def neighbourhood(self, out: Tensor, mean: OptTensor) -> Tensor:
         r"""What the neighbours of every node contribute: the GRU's final
         state :obj:`out` (both directions mapped back to
-        :obj:`out_channels`), plus the mean of the messages :obj:`mean` if
-        given."""
+        :obj:`out_channels`), scaled by :obj:`gru_scale` if learned, plus
+        the mean of the messages :obj:`mean` if given."""
         if self.lin_out is not None:
             out = self.lin_out(out)
+        if self.gru_scale is not None:
+            out = out * self.gru_scale
         return out if mean is None else out + mean
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # Also with strict=False (PyTorch passes no strictness here): the
+        # layer's own weights without its scale would load a GRU silently
+        # switched off (the scale stays zero).
+        if (self.gru_scale is not None and prefix + 'lin.weight' in state_dict
+                and prefix + 'gru_scale' not in state_dict):
+            error_msgs.append(OLD_CHECKPOINT.format(prefix + 'gru_scale'))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def __repr__(self) -> str:
         return conv_repr(self)

@@ -20,6 +20,13 @@ NO_FUSED = ("'GRUConv' has no fused message-and-aggregate path (a GRU reads "
             "register_aggregate_forward_hook")
 NO_EDGE_UPDATE = ("'GRUConv' has no edge updater, so these hooks would never "
                   "fire; use register_message_forward_hook")
+#: The error for a checkpoint saved before :obj:`GRUConv(gru_scale=True)`
+#: was the default (its state dict has no :obj:`gru_scale`).
+OLD_CHECKPOINT = ("the checkpoint has no '{}': it was saved from a 'GRUConv' "
+                  "without the learned scale of the GRU's state; build the "
+                  "layer as it was trained to load it: 'gru_scale=False' "
+                  "(and 'add_mean=False, edge_dropout=0.0' as well if it "
+                  "was trained without the mean of the messages)")
 #: The hook registrations GRUConv refuses, with their errors.
 REFUSED_HOOKS = {
     'register_message_and_aggregate_forward_pre_hook': NO_FUSED,
@@ -100,6 +107,8 @@ def conv_repr(conv: MessagePassing) -> str:
         args.append('checkpoint=True')
     if not conv.add_mean:
         args.append('add_mean=False')
+    if conv.gru_scale is None:
+        args.append('gru_scale=False')
     # The aggregation's options, against GRUConv's own defaults:
     args += [a for a in SequenceAggregation.extra_repr_args(conv.aggr_module)
              if not a.startswith('edge_dropout=')]
