@@ -164,6 +164,13 @@ def test_defaults_script_candidates_start_from_the_layer():
                                       'add_mean=False', '--option',
                                       'gru_scale=False'])
         candidate = defaults.main(argv + ['--conv', 'candidate'])
+        # rezero became GRUConv's gru_scale: the candidate passes it on
+        # (scaled once, not twice).
+        rezero = defaults.main(argv + ['--conv', 'candidate', '--option',
+                                       'rezero=True'])
+        scaled = defaults.main(argv + ['--conv', 'gru', '--option',
+                                       'edge_dropout=0.0', '--option',
+                                       'add_mean=False'])
         biased = defaults.main(argv + ['--conv', 'candidate',
                                        '--option', 'update_bias=2.0'])
         args = defaults.parser().parse_args(
@@ -175,6 +182,7 @@ def test_defaults_script_candidates_start_from_the_layer():
         sys.path.remove(citation)
         sys.modules.pop('defaults', None)
     assert plain == candidate
+    assert rezero == scaled and rezero != plain
     assert biased != plain
     assert 0 < plain[0]['val'] <= 1 and 1 <= plain[0]['epoch'] <= 3
     for conv in (net.conv1, net.conv2):

@@ -65,7 +65,8 @@ class CandidateConv(GRUConv):
       sequences;
     * :obj:`rezero`: the GRU's state is scaled by a learned per-channel
       factor that starts at zero (ReZero), so that the layer starts as
-      the root term plus the mean (with :obj:`mean_residual`).
+      the root term plus the mean (with :obj:`mean_residual`): since
+      adopted as :obj:`GRUConv(gru_scale=True)`, which this passes.
     """
     def __init__(self, *args, update_bias=None, orthogonal=False,
                  edge_dropout=0.0, mean_residual=False,
@@ -74,15 +75,14 @@ class CandidateConv(GRUConv):
         self._update_bias = update_bias
         self._orthogonal = orthogonal
         self._zero_bias = zero_bias
-        super().__init__(*args, **{**EXACT_GRU, **kwargs})
+        # rezero is the package's gru_scale (which it became): the GRU's
+        # state times a learned factor from zero, before the mean is added.
+        super().__init__(*args, **{**EXACT_GRU, 'gru_scale': rezero,
+                                   **kwargs})
         self.edge_dropout = edge_dropout
         self.mean_residual = mean_residual
         self.message_dropout = message_dropout
         self.mean_full = mean_full
-        self.gru_scale = None
-        if rezero:
-            self.gru_scale = torch.nn.Parameter(
-                torch.zeros(self.out_channels))
 
     def reset_parameters(self):
         super().reset_parameters()
@@ -110,20 +110,15 @@ class CandidateConv(GRUConv):
         if self.training and self.message_dropout > 0:
             msg = F.dropout(self.lin(x)[edge_index[0]],
                             p=self.message_dropout)
-            out = self.aggr_module(msg, edge_index[1], dim_size=x.size(0))
+            out = self.neighbourhood(  # The scale, where learned.
+                self.aggr_module(msg, edge_index[1], dim_size=x.size(0)),
+                None)
             if self.lin_root is not None:
                 out = out + self.lin_root(x)
             if self.bias is not None:
                 out = out + self.bias
         else:
             out = super().forward(x, edge_index)
-        if self.gru_scale is not None:  # Scales the GRU's state alone.
-            rest = 0
-            if self.lin_root is not None:
-                rest = self.lin_root(x)
-            if self.bias is not None:
-                rest = rest + self.bias
-            out = rest + self.gru_scale * (out - rest)
         if self.mean_residual:
             if self.mean_full:
                 edge_index = full_edge_index

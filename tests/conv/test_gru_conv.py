@@ -441,6 +441,13 @@ def test_checkpoints_without_gru_scale():
     assert torch.equal(loaded.gru_scale, conv.gru_scale)
     # Partial loads of other modules are left alone:
     model.load_state_dict({}, strict=False)
+    # A migration pre-hook that adds the scale is heard:
+    conv = GRUConv(4, 8)
+    conv.register_load_state_dict_pre_hook(
+        lambda module, state, prefix, *args: state.setdefault(
+            prefix + 'gru_scale', torch.ones(8)))
+    conv.load_state_dict(old)
+    assert torch.equal(conv.gru_scale, torch.ones(8))
 
 
 def test_no_bias_anywhere():

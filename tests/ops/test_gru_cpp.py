@@ -333,3 +333,17 @@ def test_build_is_named_by_its_ninja(monkeypatch):
     assert cpp._name_and_flags()[0] == name
     monkeypatch.setattr(cpp, '_ninja', lambda: '/elsewhere/bin/ninja')
     assert cpp._name_and_flags()[0] != name
+
+
+def test_path_is_left_alone_without_an_environment_ninja(monkeypatch):
+    # Without a ninja in the environment PATH keeps its order (its first
+    # ninja runs, and a compiler placed before /usr/bin stays first).
+    path = os.environ.get('PATH', '')
+    monkeypatch.setattr(cpp, '_environment_ninja', lambda: None)
+    with cpp._ninja_first():
+        assert os.environ.get('PATH', '') == path
+    monkeypatch.setattr(cpp, '_environment_ninja',
+                        lambda: '/env/bin/ninja')
+    with cpp._ninja_first():
+        assert os.environ['PATH'].split(os.pathsep)[0] == '/env/bin'
+    assert os.environ.get('PATH', '') == path

@@ -353,15 +353,16 @@ class GRUConv(MessagePassing):
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
                               error_msgs):
+        # PyTorch runs the pre-hooks here (which may add the scale).
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
         # Also with strict=False (PyTorch passes no strictness here): the
         # layer's own weights without its scale would load a GRU silently
         # switched off (the scale stays zero).
         if (self.gru_scale is not None and prefix + 'lin.weight' in state_dict
                 and prefix + 'gru_scale' not in state_dict):
             error_msgs.append(OLD_CHECKPOINT.format(prefix + 'gru_scale'))
-        super()._load_from_state_dict(state_dict, prefix, local_metadata,
-                                      strict, missing_keys, unexpected_keys,
-                                      error_msgs)
 
     def __repr__(self) -> str:
         return conv_repr(self)

@@ -42,6 +42,7 @@ import os.path as osp
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from types import ModuleType
@@ -150,36 +151,50 @@ def _build_lock(directory: str, timeout: float):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _ninja() -> Optional[str]:
-    r"""The :obj:`ninja` a build runs: the one beside this Python (the
-    :obj:`ninja` package installs it in the environment's :obj:`bin/`),
-    else the first on :obj:`PATH`, else :obj:`None`."""
+def _environment_ninja() -> Optional[str]:
+    r"""The :obj:`ninja` beside this Python (the :obj:`ninja` package
+    installs it in the environment's :obj:`bin/`), or :obj:`None`."""
     for folder in (osp.dirname(sys.executable), osp.join(sys.prefix, 'bin'),
                    osp.join(sys.prefix, 'Scripts')):
         for name in ('ninja', 'ninja.exe'):
             path = osp.join(folder, name)
             if osp.isfile(path) and os.access(path, os.X_OK):
                 return path
-    return shutil.which('ninja')
+    return None
+
+
+def _ninja() -> Optional[str]:
+    r"""The :obj:`ninja` a build runs: the environment's own, else the
+    first on :obj:`PATH`, else :obj:`None`."""
+    return _environment_ninja() or shutil.which('ninja')
+
+
+# PATH is the process's: one build at a time changes it.
+_path_lock = threading.RLock()
 
 
 @contextlib.contextmanager
-def _ninja_first(ninja: Optional[str]):
-    r"""Puts the folder of :obj:`ninja` first on :obj:`PATH` while PyTorch
-    builds (it runs :obj:`ninja` by name), then restores :obj:`PATH`."""
-    if ninja is None:
-        yield
-        return
-    old = os.environ.get('PATH')
-    os.environ['PATH'] = osp.dirname(ninja) + (os.pathsep + old
-                                               if old else '')
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop('PATH', None)
-        else:
-            os.environ['PATH'] = old
+def _ninja_first():
+    r"""Puts the folder of the environment's :obj:`ninja` first on
+    :obj:`PATH` while PyTorch builds (it runs :obj:`ninja` by name), then
+    restores :obj:`PATH`; without one, leaves :obj:`PATH` as it is (its
+    first :obj:`ninja` is the one to run, and the compilers keep their
+    order)."""
+    ninja = _environment_ninja()
+    with _path_lock:
+        if ninja is None:
+            yield
+            return
+        old = os.environ.get('PATH')
+        os.environ['PATH'] = osp.dirname(ninja) + (os.pathsep + old
+                                                   if old else '')
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop('PATH', None)
+            else:
+                os.environ['PATH'] = old
 
 
 def _name_and_flags(kind: str = 'gru') -> Tuple[str, List[str], List[str]]:
@@ -216,7 +231,7 @@ def _build(kind: str = 'gru') -> ModuleType:
     directory = _build_directory(name)
     source = _read(SOURCES[kind])
     filename = osp.basename(SOURCES[kind])
-    with _build_lock(directory, _timeout()), _ninja_first(_ninja()):
+    with _ninja_first(), _build_lock(directory, _timeout()):
         # The source is compiled from a copy in the build folder, so that
         # the build does not depend on where the package is installed.
         copy = osp.join(directory, filename)
