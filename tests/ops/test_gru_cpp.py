@@ -291,6 +291,7 @@ def test_build_does_not_depend_on_the_checkout(extension, monkeypatch,
         assert str(tmp_path) not in f.read()
 
 
+@pytest.mark.slow  # A fresh interpreter (3-4 s).
 def test_build_runs_the_environments_ninja(extension, monkeypatch,
                                            tmp_path):
     # A process of the same environment whose PATH finds another ninja
