@@ -990,3 +990,22 @@ def test_progress_moves_per_epoch(patience):
     assert set(last) == {'loss', 'val'}
     assert float(last['val']) == pytest.approx(result['curves'][1][-1],
                                                abs=1e-3)
+
+
+def test_gru_scale_init_script_starts_the_scale_there(tmp_path):
+    # The wrapper runs a script whose GRUConv layers start their learned
+    # scale at the given value, and restores GRUConv afterwards.
+    out = tmp_path / 'scale.pt'
+    script = tmp_path / 'build.py'
+    script.write_text(
+        'import sys, torch\n'
+        'from torch_geometric_gru import GRUConv\n'
+        'torch.save([GRUConv(3, 4).gru_scale.detach(),\n'
+        '            GRUConv(3, 4, gru_scale=False).gru_scale],\n'
+        '           sys.argv[1])\n')
+    from torch_geometric_gru import GRUConv
+    with _namespace(osp.join(ROOT, 'benchmarks'), 'gru_scale_init.py') as ns:
+        ns['main'](['1.5', str(script), str(out)])
+    scale, none = torch.load(out)
+    assert torch.equal(scale, torch.full((4, ), 1.5)) and none is None
+    assert GRUConv(3, 4).gru_scale.abs().sum() > 0  # conftest's, restored.
