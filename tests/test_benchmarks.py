@@ -992,20 +992,67 @@ def test_progress_moves_per_epoch(patience):
                                                abs=1e-3)
 
 
-def test_gru_scale_init_script_starts_the_scale_there(tmp_path):
-    # The wrapper runs a script whose GRUConv layers start their learned
-    # scale at the given value, and restores GRUConv afterwards.
-    out = tmp_path / 'scale.pt'
+def _screen(tmp_path, options):
+    # Runs a script under the screen wrapper; the script saves what it saw.
+    out = tmp_path / 'screen.pt'
     script = tmp_path / 'build.py'
     script.write_text(
         'import sys, torch\n'
         'from torch_geometric_gru import GRUConv\n'
-        'torch.save([GRUConv(3, 4).gru_scale.detach(),\n'
-        '            GRUConv(3, 4, gru_scale=False).gru_scale],\n'
+        'from torch_geometric_gru.layout import plan\n'
+        'torch.manual_seed(0)\n'
+        'conv = GRUConv(3, 4).eval()\n'
+        'x = torch.randn(6, 3)\n'
+        'edge_index = torch.tensor([[1, 2, 3, 4, 5, 0, 2],\n'
+        '                           [0, 0, 0, 0, 0, 1, 1]])\n'
+        'index = torch.tensor([0] * 5 + [1] * 2 + [2] + [3] * 3)\n'
+        'masks = torch.stack([plan.dropped(index, 4, 0.9)\n'
+        '                     for _ in range(200)])\n'
+        'out = conv(x, edge_index)\n'
+        'torch.save(dict(state=conv.state_dict(), x=x, out=out,\n'
+        '                edge_index=edge_index, masks=masks,\n'
+        '                none=GRUConv(3, 4, gru_scale=False).gru_scale),\n'
         '           sys.argv[1])\n')
     from torch_geometric_gru import GRUConv
-    with _namespace(osp.join(ROOT, 'benchmarks'), 'gru_scale_init.py') as ns:
-        ns['main'](['1.5', str(script), str(out)])
-    scale, none = torch.load(out)
-    assert torch.equal(scale, torch.full((4, ), 1.5)) and none is None
+    with _namespace(osp.join(ROOT, 'benchmarks'),
+                    'screen_defaults.py') as ns:
+        ns['main'](options + [str(script), str(out)])
     assert GRUConv(3, 4).gru_scale.abs().sum() > 0  # conftest's, restored.
+    return torch.load(out)
+
+
+def test_screen_defaults_scale_init_and_gain(tmp_path):
+    # The scale starts at --scale-init; its parameter is that over the
+    # gain, and the layer computes with gain times the parameter: the
+    # package's layer with the effective scale gives the same output.
+    from torch_geometric_gru import GRUConv
+    seen = _screen(tmp_path, ['--scale-init', '1.5', '--scale-gain', '10'])
+    assert torch.allclose(seen['state']['gru_scale'], torch.full((4, ), 0.15))
+    assert seen['none'] is None
+    conv = GRUConv(3, 4).eval()
+    state = dict(seen['state'], gru_scale=torch.full((4, ), 1.5))
+    conv.load_state_dict(state)
+    expected = conv(seen['x'], seen['edge_index'])
+    assert torch.allclose(seen['out'], expected, atol=1e-6)
+    assert not torch.allclose(seen['out'], expected / 2, atol=1e-3)
+    # Without candidates, the package's drop: any node may lose all.
+    masks = _screen(tmp_path, [])['masks']
+    assert masks[:, 5:7].all(1).float().mean() < 0.1
+    assert (~masks[:, 5:7]).all(1).any() and (~masks[:, 7]).any()
+
+
+def test_screen_defaults_drop_candidates(tmp_path):
+    # Nodes 0-3 have 5, 2, 1 and 3 elements; drop 0.9.
+    masks = _screen(tmp_path, ['--drop-min-degree', '3'])['masks']
+    assert masks[:, 5:8].all()  # Fewer than 3: every element kept.
+    for node in (slice(0, 5), slice(8, 11)):  # The others: 0.1 kept.
+        assert 0.05 < masks[:, node].float().mean() < 0.2
+    # Keep one: the package's draw (the same keys), plus one element in
+    # every node that kept none.
+    base = _screen(tmp_path, [])['masks']
+    masks = _screen(tmp_path, ['--drop-keep-one'])['masks']
+    for node in (slice(0, 5), slice(5, 7), slice(7, 8), slice(8, 11)):
+        none = ~base[:, node].any(1)
+        assert none.any() and (~none).any()
+        assert torch.equal(masks[~none, node], base[~none, node])
+        assert (masks[none, node].sum(1) == 1).all()

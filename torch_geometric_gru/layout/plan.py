@@ -26,6 +26,14 @@ def random_subset(index: Tensor, num_groups: int, max_length: int,
     return keep_first(index, num_groups, max_length, key)
 
 
+def dropped(index: Tensor, num_groups: int, drop: float,
+            generator: Optional[torch.Generator] = None) -> Tensor:
+    r"""A mask that keeps every element (grouped by :obj:`index` into
+    :obj:`num_groups` groups) with probability :obj:`1 - drop`, an
+    independent draw each: the elements :obj:`edge_dropout` keeps."""
+    return random_keys(index.numel(), generator, index.device) >= drop
+
+
 def replicate(index: Tensor, num_groups: int,
               copies: int) -> Tuple[Tensor, Tensor]:
     r"""Stacks :obj:`copies` copies of the elements, copy :obj:`k` in the
@@ -48,10 +56,10 @@ def random_plan(index: Tensor, num_nodes: int, copies: int,
     :obj:`index`, sorted by :obj:`order` within each group): :obj:`copies`
     copies of every group (groups :obj:`k * num_nodes + i`), each cut to
     its first :obj:`max_num_elements` elements, each element then dropped
-    with probability :obj:`drop`, the rest cut to a random subset of at
-    most :obj:`max_length`, then read in a random order if
-    :obj:`shuffle`. Returns the layout and the element each packed row
-    reads."""
+    with probability :obj:`drop` (:func:`dropped`), the rest cut to a
+    random subset of at most :obj:`max_length`, then read in a random
+    order if :obj:`shuffle`. Returns the layout and the element each
+    packed row reads."""
     elements, groups = replicate(index.long(), num_nodes, copies)
     num_groups = num_nodes * copies
     key = None if order is None else order.index_select(0, elements)
@@ -64,7 +72,7 @@ def random_plan(index: Tensor, num_nodes: int, copies: int,
     if max_num_elements is not None:  # The first ones, then a subset.
         select(keep_first(groups, num_groups, max_num_elements, key))
     if drop > 0:
-        select(random_keys(groups.numel(), generator, groups.device) >= drop)
+        select(dropped(groups, num_groups, drop, generator))
     if max_length is not None:
         select(random_subset(groups, num_groups, max_length, generator))
     if shuffle:
