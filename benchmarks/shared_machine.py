@@ -77,7 +77,8 @@ out['threads'] = torch.get_num_threads()
 print(json.dumps(out))
 '''
 
-SPIN = 'import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass'
+SPIN = ('import time\nend = time.time() + {seconds}\n'
+        'while time.time() < end: pass')
 
 
 def measure(model: str, args) -> dict:

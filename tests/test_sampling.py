@@ -16,6 +16,7 @@ from torch_geometric_gru import (
 )
 from torch_geometric_gru.transforms import SortNeighbors
 
+
 @pytest.fixture(params=[
     'pyg-lib',
     # PyG still samples with torch-sparse where pyg-lib is missing, and

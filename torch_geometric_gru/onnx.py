@@ -346,8 +346,8 @@ def check_exportable(model: torch.nn.Module) -> None:
 
 
 def graph_dynamic_shapes(model: torch.nn.Module, args: Tuple[Any, ...],
-                   kwargs: Optional[Dict[str, Any]] = None,
-                   ) -> Dict[str, Any]:
+                         kwargs: Optional[Dict[str, Any]] = None,
+                         ) -> Dict[str, Any]:
     r"""The :obj:`dynamic_shapes` that make the number of nodes and edges
     of a graph model's inputs dynamic: the second dimension of
     :obj:`edge_index` (an integer tensor of shape :obj:`[2, E]`) and the

@@ -41,7 +41,6 @@ from options import EXACT_GRU, add_conv_option, fmt_accuracy  # noqa: E402
 from torch_geometric_gru import GRUConv  # noqa: E402
 
 
-
 class CandidateConv(GRUConv):
     r"""A :class:`~torch_geometric_gru.GRUConv` with the candidate changes
     that the search screened before any became an option of the package

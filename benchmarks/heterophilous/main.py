@@ -131,7 +131,8 @@ class Aggregate(torch.nn.Module):
             self.op = GRUConv(dim, dim, root_weight=False, bias=False,
                               bidirectional=bidirectional, shuffle=shuffle,
                               num_permutations=num_permutations
-                              if shuffle else 1, **{**EXACT_GRU, **(options or {})})
+                              if shuffle else 1,
+                              **{**EXACT_GRU, **(options or {})})
         elif name == 'mingru-id':
             # One direction only: GRUConv refuses --bidirectional here.
             self.op = GRUConv(dim, dim, root_weight=False, bias=False,

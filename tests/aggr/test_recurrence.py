@@ -3,7 +3,10 @@ import torch
 from reference import gru_reference, hub_graph
 
 from torch_geometric_gru import GRUAggregation, GRUConv
-from torch_geometric_gru.aggr.recurrence import folds_input_weight, resolve_kernel
+from torch_geometric_gru.aggr.recurrence import (
+    folds_input_weight,
+    resolve_kernel,
+)
 
 
 @pytest.mark.parametrize('num_layers,bidirectional', [(1, False), (2, True)])

@@ -223,7 +223,8 @@ def test_uncoalesced_adjacency_is_read_in_entry_order_and_left_as_is():
     assert torch.equal(adj_t.coalesce().to_dense(), dense)
     values = torch.ones(edge_index.size(1), dtype=torch.double,
                         requires_grad=True)
-    with pytest.raises(ValueError, match=r"uncoalesced .* 'edge_index\.coalesce\(\)'"):
+    with pytest.raises(ValueError,
+                       match=r"uncoalesced .* 'edge_index\.coalesce\(\)'"):
         conv(x, torch.sparse_coo_tensor(edge_index.flip(0), values,
                                         (12, 12)))
 

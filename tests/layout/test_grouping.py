@@ -1,7 +1,11 @@
 import pytest
 import torch
 
-from torch_geometric_gru.layout.grouping import group, keep_first, rank_within_groups
+from torch_geometric_gru.layout.grouping import (
+    group,
+    keep_first,
+    rank_within_groups,
+)
 
 
 def _reference(index, key, descending):

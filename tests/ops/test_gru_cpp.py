@@ -9,7 +9,6 @@ under a second once cached. Without a compiler the tests that need it
 skip."""
 import os
 import os.path as osp
-import shutil
 import subprocess
 import sys
 import time

@@ -30,6 +30,7 @@ from torch_geometric_gru.ops.pack import check_edges
 from torch_geometric_gru.aggr.sequence import SequenceAggregation
 from torch_geometric_gru.layout.grouping import index_of
 
+
 def conv_aggregation(cell: str, channels: int, num_layers: int,
                      bidirectional: bool, dropout: float, bias: bool,
                      kernel: str, checkpoint: bool,

@@ -15,6 +15,7 @@ from torch_geometric.utils._trim_to_layer import TrimToLayer
 from torch_geometric_gru.sampling import edge_order
 from torch_geometric_gru.aggr.sequence import SequenceAggregation
 
+
 def _check_hetero_order(order: Any) -> OptTensor:
     r"""The order as one conv of a :func:`~torch_geometric.nn.to_hetero`
     model sees it. PyG reads an argument whose name lacks :obj:`edge` as

@@ -269,9 +269,9 @@ def _build(kind: str = 'gru') -> ModuleType:
 
 def _say_building(directory: str, kind: str) -> None:
     print(f"torch_geometric_gru: compiling the C++ loops of the CPU "
-          f"kernel ({kind}), once per environment (about 1-3 minutes; cached in "
-          f"{directory}). To skip it, set {ENV}=0 (slower Python loops); "
-          f"to do it ahead of time, run 'python -m "
+          f"kernel ({kind}), once per environment (about 1-3 minutes; "
+          f"cached in {directory}). To skip it, set {ENV}=0 (slower "
+          f"Python loops); to do it ahead of time, run 'python -m "
           f"torch_geometric_gru.ops.build'.", file=sys.stderr, flush=True)
 
 

@@ -17,6 +17,7 @@ from torch_geometric_gru._checks import check_index_range
 from torch_geometric_gru.layout.packed import PackedLayout
 from torch_geometric_gru.layout.registry import register
 
+
 @torch.library.custom_op('torch_geometric_gru::pack', mutates_args=())
 def pack(index: Tensor, dim_size: int, order: Optional[Tensor],
          x_index: Optional[Tensor], num_rows: int,

@@ -375,4 +375,3 @@ def _gate_derivatives(g: Tensor, u_prev: Tensor, c: Tensor,
     torch.sub(u_prev, s, out=c_z).mul_(torch.addcmul(z, z, z, value=-1))
     c_z.mul_(2)
     c_h.copy_(z)
-
