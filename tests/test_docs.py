@@ -35,7 +35,13 @@ FRAGMENT = '# Continued from the block above.'
 
 # Blocks that take more than a few seconds run with `pytest -m slow`:
 # (page, number of the block on its page, a phrase it holds).
-SLOW = [('README.md', 1, 'for epoch in range(200):')]
+# (page, block, a phrase of it): blocks that train for a while, or compile
+# and export (10-20 s each in CI, whose fresh TMPDIR holds no compiled
+# kernels); the slow suite runs them, the default one keeps the graph-break
+# check of tests/ops/test_compile.py.
+SLOW = [('README.md', 1, 'for epoch in range(200):'),
+        ('docs/guide.md', 2, 'torch.compile(conv, dynamic=True'),
+        ('docs/pipelines.md', 5, 'torch.compile(model, dynamic=True')]
 
 
 # What a block may need beyond the test extra (it skips without it), and the
