@@ -24,7 +24,9 @@ Candidates (each off by default):
 
 The drop candidates draw the same random keys as the package's drop (one
 per in-edge), so a run with neither candidate draws what the package
-draws.
+draws. They change the eager drop only (the one the benchmarks run), not
+the one traced under :func:`torch.compile`. With weight decay, the gain
+also weakens the decay of the scale (by the square of the gain).
 """
 import argparse
 import os.path as osp

@@ -1001,54 +1001,82 @@ def _screen(tmp_path, options):
         'from torch_geometric_gru import GRUConv\n'
         'from torch_geometric_gru.layout import plan\n'
         'torch.manual_seed(0)\n'
-        'conv = GRUConv(3, 4).eval()\n'
         'x = torch.randn(6, 3)\n'
         'edge_index = torch.tensor([[1, 2, 3, 4, 5, 0, 2],\n'
         '                           [0, 0, 0, 0, 0, 1, 1]])\n'
+        'convs = [GRUConv(3, 4).eval(), GRUConv(3, 4, bidirectional=True,\n'
+        '                                       edge_dim=2).eval()]\n'
+        'edge_attr = torch.randn(7, 2)\n'
+        'outs = [convs[0](x, edge_index),\n'
+        '        convs[1](x, edge_index, edge_attr)]\n'
         'index = torch.tensor([0] * 5 + [1] * 2 + [2] + [3] * 3)\n'
         'masks = torch.stack([plan.dropped(index, 4, 0.9)\n'
         '                     for _ in range(200)])\n'
-        'out = conv(x, edge_index)\n'
-        'torch.save(dict(state=conv.state_dict(), x=x, out=out,\n'
-        '                edge_index=edge_index, masks=masks,\n'
+        '# A training forward (edge_dropout=0.5) against the same layer\n'
+        '# reading every in-edge:\n'
+        'drop, exact = GRUConv(3, 4), GRUConv(3, 4, edge_dropout=0.0)\n'
+        'with torch.no_grad():  # The GRU in the output.\n'
+        '    drop.gru_scale.fill_(1.0)\n'
+        'exact.load_state_dict(drop.state_dict())\n'
+        'trained = [torch.equal(drop(x, edge_index), exact(x, edge_index))\n'
+        '           for _ in range(20)]\n'
+        'torch.save(dict(states=[c.state_dict() for c in convs], x=x,\n'
+        '                outs=outs, edge_index=edge_index,\n'
+        '                edge_attr=edge_attr, masks=masks, trained=trained,\n'
         '                none=GRUConv(3, 4, gru_scale=False).gru_scale),\n'
         '           sys.argv[1])\n')
     from torch_geometric_gru import GRUConv
+    from torch_geometric_gru.layout import plan
+    originals = (GRUConv.reset_parameters, GRUConv.neighbourhood,
+                 plan.dropped)
     with _namespace(osp.join(ROOT, 'benchmarks'),
                     'screen_defaults.py') as ns:
         ns['main'](options + [str(script), str(out)])
-    assert GRUConv(3, 4).gru_scale.abs().sum() > 0  # conftest's, restored.
+    assert (GRUConv.reset_parameters, GRUConv.neighbourhood,
+            plan.dropped) == originals  # Restored.
     return torch.load(out)
 
 
 def test_screen_defaults_scale_init_and_gain(tmp_path):
     # The scale starts at --scale-init; its parameter is that over the
     # gain, and the layer computes with gain times the parameter: the
-    # package's layer with the effective scale gives the same output.
+    # package's layer with the effective scale gives the same output (also
+    # bidirectional, with edge features).
     from torch_geometric_gru import GRUConv
     seen = _screen(tmp_path, ['--scale-init', '1.5', '--scale-gain', '10'])
-    assert torch.allclose(seen['state']['gru_scale'], torch.full((4, ), 0.15))
     assert seen['none'] is None
-    conv = GRUConv(3, 4).eval()
-    state = dict(seen['state'], gru_scale=torch.full((4, ), 1.5))
-    conv.load_state_dict(state)
-    expected = conv(seen['x'], seen['edge_index'])
-    assert torch.allclose(seen['out'], expected, atol=1e-6)
-    assert not torch.allclose(seen['out'], expected / 2, atol=1e-3)
+    x, edge_index = seen['x'], seen['edge_index']
+    for state, out, kwargs, args in zip(
+            seen['states'], seen['outs'],
+            [{}, dict(bidirectional=True, edge_dim=2)],
+            [(), (seen['edge_attr'], )]):
+        assert torch.allclose(state['gru_scale'], torch.full((4, ), 0.15))
+        conv = GRUConv(3, 4, **kwargs).eval()
+        conv.load_state_dict(dict(state, gru_scale=torch.full((4, ), 1.5)))
+        expected = conv(x, edge_index, *args)
+        assert torch.allclose(out, expected, atol=1e-6)
+        assert not torch.allclose(out, expected / 2, atol=1e-3)
     # Without candidates, the package's drop: any node may lose all.
-    masks = _screen(tmp_path, [])['masks']
+    seen = _screen(tmp_path, [])
+    masks = seen['masks']
     assert masks[:, 5:7].all(1).float().mean() < 0.1
     assert (~masks[:, 5:7]).all(1).any() and (~masks[:, 7]).any()
+    assert not any(seen['trained'])  # Training forwards drop in-edges.
 
 
 def test_screen_defaults_drop_candidates(tmp_path):
     # Nodes 0-3 have 5, 2, 1 and 3 elements; drop 0.9.
-    masks = _screen(tmp_path, ['--drop-min-degree', '3'])['masks']
+    seen = _screen(tmp_path, ['--drop-min-degree', '3'])
+    masks = seen['masks']
     assert masks[:, 5:8].all()  # Fewer than 3: every element kept.
     for node in (slice(0, 5), slice(8, 11)):  # The others: 0.1 kept.
         assert 0.05 < masks[:, node].float().mean() < 0.2
-    # Keep one: the package's draw (the same keys), plus one element in
-    # every node that kept none.
+    # The layer's own training forward reaches the candidate: with every
+    # node below the threshold, it reads every in-edge.
+    assert not all(seen['trained'])  # Node 0 has 5 in-edges.
+    assert all(_screen(tmp_path, ['--drop-min-degree', '6'])['trained'])
+    # Keep one: the package's draw (the same keys), plus one element, a
+    # random one, in every node that kept none.
     base = _screen(tmp_path, [])['masks']
     masks = _screen(tmp_path, ['--drop-keep-one'])['masks']
     for node in (slice(0, 5), slice(5, 7), slice(7, 8), slice(8, 11)):
@@ -1056,3 +1084,5 @@ def test_screen_defaults_drop_candidates(tmp_path):
         assert none.any() and (~none).any()
         assert torch.equal(masks[~none, node], base[~none, node])
         assert (masks[none, node].sum(1) == 1).all()
+        if node.stop - node.start > 1:  # Not always the same element.
+            assert masks[none, node].any(0).sum() > 1
