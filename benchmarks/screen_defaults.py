@@ -26,7 +26,9 @@ The drop candidates draw the same random keys as the package's drop (one
 per in-edge), so a run with neither candidate draws what the package
 draws. They change the eager drop only (the one the benchmarks run), not
 the one traced under :func:`torch.compile`. With weight decay, the gain
-also weakens the decay of the scale (by the square of the gain).
+also weakens the decay of the scale (by the square of the gain). A
+candidate that never acted (no layer with the scale, no training forward
+that dropped in-edges) is an error after the run: it screened nothing.
 """
 import argparse
 import os.path as osp
@@ -77,6 +79,26 @@ def candidate_drop(min_degree: int, keep_one: bool):
     return dropped
 
 
+def check_used(args: argparse.Namespace, used: dict) -> None:
+    r"""Raises if a candidate was given but the script never let it act (a
+    run that screened nothing must not pass for a screen)."""
+    unused = []
+    if (args.scale_init != 0.0 or args.scale_gain != 1.0) and \
+            not used['scale']:
+        unused.append("'--scale-init' and '--scale-gain' change the learned "
+                      "scale, but the script built no GRUConv with "
+                      "gru_scale=True (pass e.g. '--option gru_scale=True' "
+                      "to it)")
+    if (args.drop_min_degree != 1 or args.drop_keep_one) and \
+            not used['drop']:
+        unused.append("'--drop-min-degree' and '--drop-keep-one' change "
+                      "the in-edge drop, but no training forward dropped "
+                      "in-edges (pass e.g. '--option edge_dropout=0.5' to "
+                      "the script)")
+    if unused:
+        raise ValueError('; '.join(unused))
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     if args.scale_gain <= 0:
@@ -88,10 +110,13 @@ def main(argv=None):
     reset_parameters = GRUConv.reset_parameters
     neighbourhood = GRUConv.neighbourhood
     dropped = plan.dropped
+    candidate = candidate_drop(args.drop_min_degree, args.drop_keep_one)
+    used = dict(scale=False, drop=False)  # Whether a candidate took effect.
 
     def reset_from(self):
         reset_parameters(self)
         if self.gru_scale is not None:
+            used['scale'] = True
             with torch.no_grad():
                 self.gru_scale.fill_(args.scale_init / args.scale_gain)
 
@@ -102,15 +127,20 @@ def main(argv=None):
             out = out * args.scale_gain
         return neighbourhood(self, out, mean)
 
+    def drop(*args, **kwargs):
+        used['drop'] = True
+        return candidate(*args, **kwargs)
+
     script = osp.abspath(args.script)
     argv, path = sys.argv, list(sys.path)
     GRUConv.reset_parameters = reset_from
     GRUConv.neighbourhood = gained
-    plan.dropped = candidate_drop(args.drop_min_degree, args.drop_keep_one)
+    plan.dropped = drop
     sys.argv = [script] + args.args
     sys.path.insert(0, osp.dirname(script))  # Its siblings.
     try:
         runpy.run_path(script, run_name='__main__')
+        check_used(args, used)
     finally:
         GRUConv.reset_parameters = reset_parameters
         GRUConv.neighbourhood = neighbourhood

@@ -1064,6 +1064,24 @@ def test_screen_defaults_scale_init_and_gain(tmp_path):
     assert not any(seen['trained'])  # Training forwards drop in-edges.
 
 
+def test_screen_defaults_refuses_a_candidate_that_never_acted(tmp_path):
+    # A script whose layers have no scale and never drop in-edges: the
+    # candidates would screen nothing, which is an error naming the fix.
+    script = tmp_path / 'plain.py'
+    script.write_text(
+        'import torch\n'
+        'from torch_geometric_gru import GRUConv\n'
+        'conv = GRUConv(3, 4, gru_scale=False, edge_dropout=0.0)\n'
+        'conv(torch.randn(3, 3), torch.tensor([[0, 1], [1, 2]]))\n')
+    with _namespace(osp.join(ROOT, 'benchmarks'),
+                    'screen_defaults.py') as ns:
+        with pytest.raises(ValueError, match="'--option gru_scale=True'"):
+            ns['main'](['--scale-gain', '10', str(script)])
+        with pytest.raises(ValueError, match="'--option edge_dropout=0.5'"):
+            ns['main'](['--drop-keep-one', str(script)])
+        ns['main']([str(script)])  # No candidate: nothing to check.
+
+
 def test_screen_defaults_drop_candidates(tmp_path):
     # Nodes 0-3 have 5, 2, 1 and 3 elements; drop 0.9.
     seen = _screen(tmp_path, ['--drop-min-degree', '3'])
